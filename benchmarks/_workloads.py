@@ -1,0 +1,439 @@
+"""Workload definitions shared by the asv suite and ``compare.py``.
+
+Everything here is plain functions: data generators, the estimator factory,
+the PyTorch reference implementations, the subprocess helpers used by the
+start-up (W5) and memory (W6) workloads, and one timing helper.  Heavy
+libraries (scikit-learn, fastmlp, torch) are imported lazily so that a
+subprocess that only needs one of them does not pay for the others.
+
+Workloads
+---------
+W1  per-sample SGD regression, 1-32-1, batch_size=1 (samples/s)
+W2  MNIST-sized mini-batch Adam, 784-128-10, batch 200, 20 epochs
+W3  large mini-batch Adam, 60,000x784, 784-256-128-10, batch 256, 2 epochs
+W4  prediction latency (one row) and throughput (100,000 rows)
+W5  start-up: fresh interpreter, import + fit load_digits (warm / cold Numba cache)
+W6  peak RSS while fitting W3, each library in a fresh subprocess
+"""
+import gzip
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+
+import numpy as np
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# --------------------------------------------------------------------------
+# Estimator parameters (the same for every library)
+# --------------------------------------------------------------------------
+W1_PARAMS = dict(hidden_layer_sizes=(32,), solver="sgd", batch_size=1,
+                 learning_rate_init=0.01, momentum=0.0, max_iter=1,
+                 shuffle=True, random_state=0)
+W2_PARAMS = dict(hidden_layer_sizes=(128,), solver="adam", batch_size=200,
+                 max_iter=20, random_state=0)
+W3_PARAMS = dict(hidden_layer_sizes=(256, 128), solver="adam", batch_size=256,
+                 max_iter=2, random_state=0)
+W4_PARAMS = dict(hidden_layer_sizes=(64,), max_iter=50, random_state=0)
+W5_PARAMS = dict(max_iter=20, random_state=0)
+ALPHA = 1e-4  # scikit-learn's default L2 penalty, used by the torch equivalents
+
+
+def ensure_fastmlp_importable():
+    """Fall back to the repository checkout when fastmlp is not installed.
+
+    Appended (not prepended) so an installed fastmlp always wins.
+    """
+    if importlib.util.find_spec("fastmlp") is None and REPO_ROOT not in sys.path:
+        sys.path.append(REPO_ROOT)
+
+
+def torch_available():
+    return importlib.util.find_spec("torch") is not None
+
+
+def cuda_available():
+    """``numba.cuda.is_available()``, False on any error."""
+    try:
+        from numba import cuda
+        return bool(cuda.is_available())
+    except Exception:
+        return False
+
+
+def as_dtype(dtype):
+    return np.dtype(dtype).type
+
+
+# --------------------------------------------------------------------------
+# Data
+# --------------------------------------------------------------------------
+def sin_data(n, dtype="float32", seed=0):
+    """W1: X ~ U(0, 1) of shape (n, 1), y = 3 sin(20 x)."""
+    rng = np.random.default_rng(seed)
+    X = rng.random((n, 1), dtype=np.float64).astype(dtype)
+    y = (3.0 * np.sin(20.0 * X[:, 0].astype(np.float64))).astype(dtype)
+    return X, y
+
+
+def prototype_classification(n, n_features=784, n_classes=10, noise=0.45,
+                             contrast=0.2, dtype="float32", seed=0,
+                             chunk=8192):
+    """Synthetic MNIST stand-in: ``clip(0.5 + contrast*(P[c]-0.5) + noise*N(0,1), 0, 1)``.
+
+    The class prototypes ``P`` depend only on (n_features, n_classes), so
+    train and validation sets drawn with different ``seed`` share them.  Rows
+    are generated in chunks, directly in ``dtype``, to keep peak memory close
+    to the size of the returned array (this matters for W6).
+    """
+    protos = np.random.default_rng(12345).random((n_classes, n_features))
+    protos = (0.5 + contrast * (protos - 0.5)).astype(dtype)
+    rng = np.random.default_rng(seed + 1)
+    y = rng.integers(0, n_classes, n)
+    X = np.empty((n, n_features), dtype=dtype)
+    for start in range(0, n, chunk):
+        stop = min(start + chunk, n)
+        block = X[start:stop]
+        block[...] = rng.standard_normal((stop - start, n_features), dtype=dtype)
+        block *= dtype_scalar(dtype, noise)
+        block += protos[y[start:stop]]
+        np.clip(block, 0, 1, out=block)
+    return X, y
+
+
+def dtype_scalar(dtype, value):
+    return np.dtype(dtype).type(value)
+
+
+def _read_idx(path, header):
+    with gzip.open(path, "rb") as f:
+        return np.frombuffer(f.read()[header:], dtype=np.uint8)
+
+
+def load_mnist(folder, dtype="float32"):
+    """MNIST t10k split (IDX gz) -> (X / 255 of shape (10000, 784), y)."""
+    X = _read_idx(os.path.join(folder, "t10k-images-idx3-ubyte.gz"), 16)
+    y = _read_idx(os.path.join(folder, "t10k-labels-idx1-ubyte.gz"), 8)
+    X = X.reshape(-1, 784).astype(dtype) / dtype_scalar(dtype, 255)
+    return X, y.astype(np.int64)
+
+
+def mnist_dir_from_env():
+    """asv: ``FASTMLP_MNIST_DIR`` if set and holding the files, else None."""
+    folder = os.environ.get("FASTMLP_MNIST_DIR")
+    if folder and os.path.exists(os.path.join(folder, "t10k-images-idx3-ubyte.gz")):
+        return folder
+    return None
+
+
+def w2_data(dtype="float32", mnist_dir=None, n_train=8000, n_val=2000):
+    """(X_train, y_train, X_val, y_val, source).  MNIST if ``mnist_dir``."""
+    if mnist_dir:
+        X, y = load_mnist(mnist_dir, dtype)
+        n_train = min(n_train, len(X) - n_val)
+        return (X[:n_train], y[:n_train], X[-n_val:], y[-n_val:],
+                f"MNIST t10k ({n_train} train / {n_val} val)")
+    Xtr, ytr = prototype_classification(n_train, dtype=dtype, seed=0)
+    Xva, yva = prototype_classification(n_val, dtype=dtype, seed=1)
+    return Xtr, ytr, Xva, yva, f"synthetic ({n_train} train / {n_val} val)"
+
+
+def w3_data(n_rows=60000, n_val=5000, dtype="float32"):
+    Xtr, ytr = prototype_classification(n_rows, dtype=dtype, seed=2)
+    Xva, yva = prototype_classification(n_val, dtype=dtype, seed=3)
+    return Xtr, ytr, Xva, yva
+
+
+def w4_data(dtype="float32", n_fit=2000, n_predict=100000):
+    from sklearn.datasets import make_classification
+    X, y = make_classification(n_samples=n_fit, n_features=20, n_informative=8,
+                               n_classes=3, random_state=0)
+    X_big = np.random.default_rng(0).standard_normal((n_predict, 20)).astype(dtype)
+    return X.astype(dtype), y, X_big
+
+
+def mlp_flops(n_rows, n_in, hidden, n_out, epochs=1):
+    """2 * rows * sum(fan_in * fan_out) per forward pass, x3 for forward+backward."""
+    sizes = [n_in, *hidden, n_out]
+    macs = sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
+    return 2.0 * n_rows * macs * 3 * epochs
+
+
+def gemm_gflops(dtype="float32", n=2048, repeat=5):
+    """This machine's GEMM rate: best of ``repeat`` ``np.dot`` of n x n matrices."""
+    rng = np.random.default_rng(0)
+    A = rng.random((n, n)).astype(dtype)
+    B = rng.random((n, n)).astype(dtype)
+    np.dot(A, B)
+    return 2.0 * n ** 3 / measure(lambda: np.dot(A, B), repeat)[0] / 1e9
+
+
+# --------------------------------------------------------------------------
+# Timing
+# --------------------------------------------------------------------------
+def measure(fn, repeat=3, number=1):
+    """Best (minimum) wall time per call of ``fn`` over ``repeat`` measurements
+    of ``number`` calls each -- the minimum is the right statistic on a noisy,
+    shared machine.  Returns ``(seconds_per_call, last_return_value)``."""
+    best, result = float("inf"), None
+    for _ in range(max(1, repeat)):
+        t0 = time.perf_counter()
+        for _ in range(number):
+            result = fn()
+        best = min(best, time.perf_counter() - t0)
+    return best / number, result
+
+
+def autorange_number(fn, target=0.2):
+    """Calls per measurement so one measurement takes >= ``target`` seconds."""
+    number = 1
+    while True:
+        t0 = time.perf_counter()
+        for _ in range(number):
+            fn()
+        if time.perf_counter() - t0 >= target or number >= 10 ** 6:
+            return number
+        number *= 10
+
+
+# --------------------------------------------------------------------------
+# Estimators
+# --------------------------------------------------------------------------
+def estimator_class(library, kind):
+    """``kind`` is 'classifier' or 'regressor'; library 'fastmlp' or 'sklearn'."""
+    name = "MLPClassifier" if kind == "classifier" else "MLPRegressor"
+    if library == "fastmlp":
+        ensure_fastmlp_importable()
+        import fastmlp
+        return getattr(fastmlp, name)
+    if library == "sklearn":
+        from sklearn import neural_network
+        return getattr(neural_network, name)
+    raise ValueError(f"no estimator class for library {library!r}")
+
+
+def make_estimator(library, kind, params, device=None):
+    """Build an estimator; ``device`` is passed to fastmlp only, and only when
+    not None (so 'cpu' runs work with any fastmlp version)."""
+    params = dict(params)
+    if library == "fastmlp" and device is not None:
+        params["device"] = device
+    return estimator_class(library, kind)(**params)
+
+
+def quiet_fit(est, X, y):
+    """``est.fit(X, y)`` with ConvergenceWarning (expected: max_iter is small) silenced."""
+    from sklearn.exceptions import ConvergenceWarning
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return est.fit(X, y)
+
+
+def warm_up(library, kind, params, X, y, device=None, n_rows=512):
+    """Fit once on a few rows (max_iter=1) and predict, so Numba compilation
+    (or loading from its cache) is excluded from the timings that follow."""
+    if library not in ("fastmlp", "sklearn"):
+        return
+    p = dict(params, max_iter=1)
+    n = min(len(X), n_rows)
+    est = quiet_fit(make_estimator(library, kind, p, device), X[:n], y[:n])
+    est.predict(X[:n])
+    est.predict(X[:1])
+    if kind == "classifier":
+        est.predict_proba(X[:1])
+
+
+# --------------------------------------------------------------------------
+# PyTorch equivalents (imported lazily; only used when torch is importable)
+# --------------------------------------------------------------------------
+def _torch_dtype(dtype):
+    import torch
+    return torch.float32 if np.dtype(dtype) == np.float32 else torch.float64
+
+
+def torch_mlp(sizes, dtype, seed=0):
+    """Linear-ReLU-...-Linear with scikit-learn's Glorot-uniform init
+    (bound sqrt(6/(fan_in+fan_out)) for weights and biases)."""
+    import torch
+    from torch import nn
+    torch.manual_seed(seed)
+    layers = []
+    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+        lin = nn.Linear(a, b)
+        bound = (6.0 / (a + b)) ** 0.5
+        with torch.no_grad():
+            lin.weight.uniform_(-bound, bound)
+            lin.bias.uniform_(-bound, bound)
+        layers.append(lin)
+        if i < len(sizes) - 2:
+            layers.append(nn.ReLU())
+    return nn.Sequential(*layers).to(_torch_dtype(dtype))
+
+
+def _l2_param_groups(model, weight_decay):
+    """scikit-learn penalises weights only: alpha * W / batch_size."""
+    weights = [p for n, p in model.named_parameters() if n.endswith("weight")]
+    biases = [p for n, p in model.named_parameters() if n.endswith("bias")]
+    return [{"params": weights, "weight_decay": weight_decay},
+            {"params": biases, "weight_decay": 0.0}]
+
+
+def torch_fit_sgd_per_sample(X, y, hidden=32, lr=0.01, alpha=ALPHA, seed=0):
+    """W1 in PyTorch: a batch-1 Python loop, SGD lr 0.01, loss 0.5*MSE
+    (so the gradient is pred - y, as in scikit-learn), L2 alpha on weights."""
+    import torch
+    model = torch_mlp([X.shape[1], hidden, 1], X.dtype, seed)
+    opt = torch.optim.SGD(_l2_param_groups(model, alpha), lr=lr)
+    Xt = torch.from_numpy(np.ascontiguousarray(X))
+    yt = torch.from_numpy(np.ascontiguousarray(y)).reshape(-1, 1)
+    order = torch.randperm(len(Xt), generator=torch.Generator().manual_seed(seed))
+    for i in order.tolist():
+        opt.zero_grad()
+        loss = 0.5 * torch.nn.functional.mse_loss(model(Xt[i:i + 1]), yt[i:i + 1])
+        loss.backward()
+        opt.step()
+    return model
+
+
+def torch_fit_minibatch(X, y, hidden, batch_size, epochs, lr=1e-3, alpha=ALPHA,
+                        seed=0):
+    """W2/W3 in PyTorch: Linear-ReLU-...-Linear, CrossEntropy, Adam(lr=1e-3),
+    shuffled mini-batches, L2 as weight_decay = alpha / batch_size on weights
+    (= scikit-learn's alpha * W / batch_size term)."""
+    import torch
+    n_classes = int(y.max()) + 1
+    model = torch_mlp([X.shape[1], *hidden, n_classes], X.dtype, seed)
+    opt = torch.optim.Adam(_l2_param_groups(model, alpha / batch_size), lr=lr)
+    Xt = torch.from_numpy(np.ascontiguousarray(X))
+    yt = torch.from_numpy(np.asarray(y, dtype=np.int64))
+    gen = torch.Generator().manual_seed(seed)
+    loss_fn = torch.nn.CrossEntropyLoss()
+    for _ in range(epochs):
+        order = torch.randperm(len(Xt), generator=gen)
+        for start in range(0, len(Xt), batch_size):
+            idx = order[start:start + batch_size]
+            opt.zero_grad()
+            loss = loss_fn(model(Xt[idx]), yt[idx])
+            loss.backward()
+            opt.step()
+    return model
+
+
+def torch_predict(model, X, proba=False):
+    """Forward pass from a numpy array (conversion included, as a user would)."""
+    import torch
+    with torch.inference_mode():
+        out = model(torch.from_numpy(np.ascontiguousarray(X)))
+        if proba:
+            return torch.softmax(out, dim=1).numpy()
+        return out.numpy()
+
+
+def torch_from_estimator(est):
+    """A torch model holding a fitted scikit-learn-style MLP's weights (W4)."""
+    import torch
+    sizes = [est.coefs_[0].shape[0]] + [c.shape[1] for c in est.coefs_]
+    model = torch_mlp(sizes, est.coefs_[0].dtype)
+    linears = [m for m in model if isinstance(m, torch.nn.Linear)]
+    with torch.no_grad():
+        for lin, W, b in zip(linears, est.coefs_, est.intercepts_):
+            lin.weight.copy_(torch.from_numpy(np.ascontiguousarray(W.T)))
+            lin.bias.copy_(torch.from_numpy(b))
+    return model.eval()
+
+
+def accuracy(y_true, y_pred):
+    return float(np.mean(np.asarray(y_true) == np.asarray(y_pred)))
+
+
+def r2(y_true, y_pred):
+    y_true = np.asarray(y_true, dtype=np.float64).ravel()
+    y_pred = np.asarray(y_pred, dtype=np.float64).ravel()
+    return 1.0 - np.sum((y_true - y_pred) ** 2) / np.sum((y_true - y_true.mean()) ** 2)
+
+
+# --------------------------------------------------------------------------
+# Subprocess workloads (W5 start-up, W6 memory)
+# --------------------------------------------------------------------------
+def startup_script(library, dtype="float32"):
+    """W5: the whole user script, run by a fresh interpreter."""
+    module = "fastmlp" if library == "fastmlp" else "sklearn.neural_network"
+    return (
+        "import warnings\n"
+        "warnings.filterwarnings('ignore')\n"
+        f"from {module} import MLPClassifier\n"
+        "from sklearn.datasets import load_digits\n"
+        "X, y = load_digits(return_X_y=True)\n"
+        f"X = (X / 16.0).astype('{dtype}')\n"
+        f"clf = MLPClassifier(**{W5_PARAMS!r}).fit(X, y)\n"
+        "print(clf.score(X, y))\n"
+    )
+
+
+def memory_script(library, dtype="float32", n_rows=60000, warmup_only=False):
+    """W6: generate W3 data, fit, print JSON with ru_maxrss in MB."""
+    return (
+        "import json, resource, time\n"
+        "from benchmarks import _workloads as w\n"
+        f"print(json.dumps(w.w3_fit_for_memory({library!r}, {dtype!r}, {n_rows!r}, {warmup_only!r})))\n"
+    )
+
+
+def _rss_mb():
+    import resource
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # KiB on Linux
+
+
+def w3_fit_for_memory(library, dtype, n_rows, warmup_only=False):
+    """Body of the W6 subprocess.  Returns a dict (peak RSS in MB after fit)."""
+    if warmup_only:  # populate the Numba cache for this configuration
+        n_rows = 512
+    X, y = prototype_classification(n_rows, dtype=dtype, seed=2)
+    if library == "torch":
+        import torch  # noqa: F401  (import cost belongs to the baseline)
+    else:
+        estimator_class(library, "classifier")
+    before = _rss_mb()
+    t0 = time.perf_counter()
+    params = dict(W3_PARAMS, max_iter=1) if warmup_only else W3_PARAMS
+    if library == "torch":
+        torch_fit_minibatch(X, y, params["hidden_layer_sizes"], params["batch_size"],
+                            params["max_iter"])
+    else:
+        quiet_fit(make_estimator(library, "classifier", params), X, y)
+    fit_s = time.perf_counter() - t0
+    return {"peak_rss_mb": _rss_mb(), "rss_before_fit_mb": before, "fit_s": fit_s,
+            "data_mb": X.nbytes / 2 ** 20}
+
+
+def _path_prelude():
+    """First line of every child script: make the repository checkout
+    importable (``benchmarks``, and fastmlp when it is not installed).
+    Appended, so an installed fastmlp still wins."""
+    return f"import sys; sys.path.append({REPO_ROOT!r})\n"
+
+
+def run_python(code, numba_cache_dir=None, timeout=600):
+    """Run ``code`` in a fresh ``sys.executable``; returns (wall seconds, stdout).
+    Raises RuntimeError with the child's stderr if it fails."""
+    t0 = time.perf_counter()
+    env = dict(os.environ)
+    if numba_cache_dir is not None:
+        env["NUMBA_CACHE_DIR"] = numba_cache_dir
+    proc = subprocess.run([sys.executable, "-c", _path_prelude() + code],
+                          capture_output=True, text=True, env=env, timeout=timeout,
+                          cwd=tempfile.gettempdir())
+    wall = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise RuntimeError(f"subprocess failed (rc={proc.returncode}):\n{proc.stderr[-4000:]}")
+    return wall, proc.stdout
+
+
+def run_json(code, numba_cache_dir=None, timeout=600):
+    _, out = run_python(code, numba_cache_dir, timeout)
+    return json.loads(out.strip().splitlines()[-1])

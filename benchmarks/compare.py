@@ -1,0 +1,495 @@
+#!/usr/bin/env python
+"""Compare fastmlp with scikit-learn (and PyTorch, when importable) on W1-W6.
+
+    python benchmarks/compare.py [--quick] [--mnist DIR] [--only W1,W3]
+                                 [--dtype float32|float64] [--device cpu|cuda]
+                                 [--json PATH]
+
+Prints a markdown table (stdout; progress goes to stderr).  fastmlp is warmed
+up (Numba compilation / cache load) before anything is timed, except in W5,
+which measures start-up on purpose.  Times are the best of several runs.
+
+Column "lib / fastmlp" is the library's cost (time, time per sample, or MB)
+divided by fastmlp's on the same workload: > 1 means fastmlp is better.
+"""
+import argparse
+import dataclasses
+import json
+import os
+import platform
+import sys
+import tempfile
+import traceback
+
+if __package__ in (None, ""):  # run as a script: make `benchmarks` importable
+    sys.path.append(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import numpy as np  # noqa: E402
+
+from benchmarks import _limit  # noqa: E402
+from benchmarks import _workloads as wl  # noqa: E402
+
+SIZES = {
+    "full": dict(w1_rows=100_000, w1_slow_rows=5_000, w1_val=2_000,
+                 w2_train=8_000, w2_val=2_000, w2_epochs=20,
+                 w3_rows=60_000, w3_val=5_000, w6_rows=60_000,
+                 w4_fit_rows=2_000, w4_rows=100_000,
+                 fit_repeat=3, fast_repeat=7, start_repeat=3, gemm_n=2048),
+    "quick": dict(w1_rows=20_000, w1_slow_rows=1_000, w1_val=1_000,
+                  w2_train=2_000, w2_val=500, w2_epochs=5,
+                  w3_rows=6_000, w3_val=1_000, w6_rows=10_000,
+                  w4_fit_rows=1_000, w4_rows=100_000,
+                  fit_repeat=1, fast_repeat=3, start_repeat=1, gemm_n=1024),
+}
+WORKLOADS = ("W1", "W2", "W3", "W4", "W5", "W6")
+
+
+def log(msg):
+    print(msg, file=sys.stderr, flush=True)
+
+
+# --------------------------------------------------------------------------
+# Result rows
+# --------------------------------------------------------------------------
+@dataclasses.dataclass
+class Row:
+    workload: str
+    library: str
+    seconds: float = None       # time of the measured operation
+    rate: float = None          # throughput, in rate_unit
+    rate_unit: str = ""
+    memory_mb: float = None
+    cost: float = None          # lower is better; basis of `ratio`
+    ratio: float = None         # cost / fastmlp's cost on the same workload
+    score: float = None
+    score_name: str = ""
+    targets: list = dataclasses.field(default_factory=list)  # [text, met, detail]
+    note: str = ""
+    error: str = ""
+
+    def target(self, text, met, detail=""):
+        self.targets.append([text, bool(met), detail])
+
+
+def set_ratios(rows):
+    """ratio = cost / cost of the (first) fastmlp row of the same workload."""
+    base = next((r.cost for r in rows if r.library.startswith("fastmlp") and r.cost), None)
+    for r in rows:
+        r.ratio = r.cost / base if (base and r.cost) else None
+    return rows
+
+
+def by_library(rows):
+    return {r.library.split("[")[0]: r for r in rows}
+
+
+def guarded(row, fn):
+    """Run ``fn(row)``; an exception is recorded on the row instead of aborting."""
+    try:
+        fn(row)
+    except Exception as exc:  # keep going: one failing library must not hide the rest
+        row.error = f"{type(exc).__name__}: {exc}".splitlines()[0][:200]
+        log(f"!! {row.workload} / {row.library} failed:\n{traceback.format_exc()}")
+    return row
+
+
+def libraries(cfg, with_torch=True):
+    libs = ["fastmlp", "sklearn"]
+    if with_torch and cfg.torch:
+        libs.append("torch")
+    return libs
+
+
+# --------------------------------------------------------------------------
+# W1: per-sample SGD
+# --------------------------------------------------------------------------
+def run_w1(cfg):
+    s = cfg.sizes
+    X, y = wl.sin_data(s["w1_rows"], cfg.dtype, seed=0)
+    Xv, yv = wl.sin_data(s["w1_val"], cfg.dtype, seed=1)
+    wl.warm_up("fastmlp", "regressor", wl.W1_PARAMS, X, y)
+    _limit.fit(X[:64], y[:64])  # compile / load the limit
+
+    def estimator(lib):
+        def fit(n):
+            est = wl.make_estimator(lib, "regressor", wl.W1_PARAMS)
+            return wl.quiet_fit(est, X[:n], y[:n])
+        return fit, lambda m: m.predict(Xv)
+
+    plans = {  # library -> (fit(n) -> model, predict(model) -> y_hat, rows, repeats)
+        "fastmlp": (*estimator("fastmlp"), s["w1_rows"], s["fast_repeat"]),
+        "limit": (lambda n: _limit.fit(X[:n], y[:n]), lambda p: _limit.predict(p, Xv),
+                  s["w1_rows"], s["fast_repeat"]),
+        "sklearn": (*estimator("sklearn"), s["w1_slow_rows"], 1),
+    }
+    if cfg.torch:
+        plans["torch"] = (lambda n: wl.torch_fit_sgd_per_sample(X[:n], y[:n]),
+                          lambda m: wl.torch_predict(m, Xv), s["w1_slow_rows"], 1)
+
+    rows = []
+    for lib, (fit, predict, n, repeat) in plans.items():
+        def body(row, fit=fit, predict=predict, n=n, repeat=repeat):
+            row.seconds, model = wl.measure(lambda: fit(n), repeat)
+            row.rate, row.rate_unit = n / row.seconds, "samples/s"
+            row.cost = row.seconds / n
+            row.score, row.score_name = wl.r2(yv, predict(model)), "R2"
+            row.note = f"1 epoch of {n:,} rows"
+        label = "limit (fused njit loop)" if lib == "limit" else lib
+        rows.append(guarded(Row("W1 per-sample SGD", label), body))
+    set_ratios(rows)
+    r = by_library(rows)
+    if "sklearn" in r and r["sklearn"].ratio:
+        r["sklearn"].target(">=300x sklearn samples/s", r["sklearn"].ratio >= 300,
+                            f"{r['sklearn'].ratio:.0f}x")
+    if "torch" in r and r["torch"].ratio:
+        r["torch"].target(">=1000x torch batch-1 loop", r["torch"].ratio >= 1000,
+                          f"{r['torch'].ratio:.0f}x")
+    lim = r.get("limit (fused njit loop)")
+    if lim and lim.ratio:
+        lim.target("fastmlp within 2x of the limit", 1 / lim.ratio <= 2,
+                   f"fastmlp takes {1 / lim.ratio:.2f}x the limit's time")
+    return rows
+
+
+# --------------------------------------------------------------------------
+# W2 / W3: mini-batch Adam
+# --------------------------------------------------------------------------
+def fastmlp_device(cfg):
+    return "cuda" if cfg.device == "cuda" and cfg.cuda_ok else None
+
+
+def minibatch_rows(cfg, label, params, Xtr, ytr, Xva, yva, flops_per_epoch=None):
+    """Fit each library (best of fit_repeat), validation accuracy, optional GFLOP/s."""
+    device = fastmlp_device(cfg)
+    epochs = params["max_iter"]
+    wl.warm_up("fastmlp", "classifier", params, Xtr, ytr, device=device)
+    rows = []
+    for lib in libraries(cfg):
+        def body(row, lib=lib):
+            if lib == "torch":
+                def fit():
+                    return wl.torch_fit_minibatch(Xtr, ytr, params["hidden_layer_sizes"],
+                                                  params["batch_size"], epochs)
+                def predict(m):
+                    return wl.torch_predict(m, Xva).argmax(axis=1)
+            else:
+                def fit():
+                    est = wl.make_estimator(lib, "classifier", params,
+                                            device if lib == "fastmlp" else None)
+                    return wl.quiet_fit(est, Xtr, ytr)
+                def predict(m):
+                    return m.predict(Xva)
+            row.seconds, model = wl.measure(fit, cfg.sizes["fit_repeat"])
+            row.cost = row.seconds
+            done = getattr(model, "n_iter_", epochs)
+            if flops_per_epoch:
+                row.rate, row.rate_unit = flops_per_epoch * done / row.seconds / 1e9, "GFLOP/s"
+            else:
+                row.rate, row.rate_unit = len(Xtr) * done / row.seconds, "samples/s"
+            row.score, row.score_name = wl.accuracy(yva, predict(model)), "val acc"
+            row.note = f"{done} epochs"
+        name = f"fastmlp[{device}]" if (lib == "fastmlp" and device) else lib
+        rows.append(guarded(Row(label, name), body))
+    return set_ratios(rows)
+
+
+def run_w2(cfg):
+    s = cfg.sizes
+    params = dict(wl.W2_PARAMS, max_iter=s["w2_epochs"])
+    Xtr, ytr, Xva, yva, source = wl.w2_data(cfg.dtype, cfg.mnist, s["w2_train"], s["w2_val"])
+    cfg.notes.append(f"W2 data: {source}")
+    rows = minibatch_rows(cfg, "W2 mini-batch adam", params, Xtr, ytr, Xva, yva)
+    r = by_library(rows)
+    fm, sk = r.get("fastmlp"), r.get("sklearn")
+    if fm and sk and sk.ratio and fm.score is not None and sk.score is not None:
+        sk.target("fit >=1.5x faster than sklearn", sk.ratio >= 1.5, f"{sk.ratio:.2f}x")
+        gap = abs(fm.score - sk.score) * 100
+        sk.target("accuracy within 0.5 pt", gap <= 0.5, f"|diff| {gap:.2f} pt")
+    return rows
+
+
+def run_w3(cfg):
+    s = cfg.sizes
+    params = wl.W3_PARAMS
+    Xtr, ytr, Xva, yva = wl.w3_data(s["w3_rows"], s["w3_val"], cfg.dtype)
+    flops = wl.mlp_flops(len(Xtr), Xtr.shape[1], params["hidden_layer_sizes"], 10)
+    gemm = Row("W3 large adam", f"numpy {'s' if cfg.dtype == 'float32' else 'd'}gemm")
+
+    def gemm_body(row):
+        row.rate, row.rate_unit = wl.gemm_gflops(cfg.dtype, s["gemm_n"]), "GFLOP/s"
+        row.note = f"np.dot {s['gemm_n']}x{s['gemm_n']}, best of 5"
+    guarded(gemm, gemm_body)
+    rows = minibatch_rows(cfg, "W3 large adam", params, Xtr, ytr, Xva, yva, flops)
+    r = by_library(rows)
+    fm, sk = r.get("fastmlp"), r.get("sklearn")
+    if sk and sk.ratio:
+        sk.target("fit >=1.8x faster than sklearn", sk.ratio >= 1.8, f"{sk.ratio:.2f}x")
+    if fm and fm.rate and gemm.rate:
+        frac = fm.rate / gemm.rate
+        fm.target(">=70% of gemm GFLOP/s", frac >= 0.7, f"{frac:.0%}")
+    return rows + [gemm]
+
+
+# --------------------------------------------------------------------------
+# W4: prediction latency / throughput
+# --------------------------------------------------------------------------
+def run_w4(cfg):
+    s = cfg.sizes
+    X, y, X_big = wl.w4_data(cfg.dtype, s["w4_fit_rows"], s["w4_rows"])
+    one = X[:1].copy()
+    models, failed = {}, {}
+    for lib in ("fastmlp", "sklearn"):
+        try:  # fit, then warm up (compile) both predict paths
+            models[lib] = wl.quiet_fit(wl.make_estimator(lib, "classifier", wl.W4_PARAMS), X, y)
+            models[lib].predict(X_big[:10])
+            models[lib].predict_proba(one)
+        except Exception as exc:
+            failed[lib] = exc
+            log(f"!! W4 {lib} fit failed:\n{traceback.format_exc()}")
+    if cfg.torch and "sklearn" in models:
+        models["torch"] = wl.torch_from_estimator(models["sklearn"])
+    failed.setdefault("torch", failed.get("sklearn"))
+
+    def predict_torch(X_):
+        return wl.torch_predict(models["torch"], X_).argmax(axis=1)
+    calls = {  # library -> (predict_proba on one row, predict on many rows)
+        lib: (lambda X_, lib=lib: models[lib].predict_proba(X_),
+              lambda X_, lib=lib: models[lib].predict(X_)) for lib in ("fastmlp", "sklearn")}
+    calls["torch"] = (lambda X_: wl.torch_predict(models["torch"], X_, proba=True), predict_torch)
+    one_rows, big_rows = [], []
+    for lib in libraries(cfg):
+        proba, predict = calls[lib]
+
+        def body_one(row, lib=lib, proba=proba):
+            if failed.get(lib):
+                raise failed[lib]
+            number = wl.autorange_number(lambda: proba(one), 0.05)
+            row.seconds, _ = wl.measure(lambda: proba(one), s["fast_repeat"], number)
+            row.cost, row.rate, row.rate_unit = row.seconds, 1 / row.seconds, "calls/s"
+            row.note = f"best of {s['fast_repeat']} x {number} calls"
+
+        def body_big(row, lib=lib, predict=predict):
+            if failed.get(lib):
+                raise failed[lib]
+            row.seconds, _ = wl.measure(lambda: predict(X_big), s["fast_repeat"])
+            row.cost, row.rate, row.rate_unit = row.seconds, len(X_big) / row.seconds, "rows/s"
+            row.score, row.score_name = wl.accuracy(y, predict(X)), "train acc"
+            row.note = "torch: sklearn's fitted weights" if lib == "torch" else ""
+
+        one_rows.append(guarded(Row("W4 predict_proba 1 row", lib), body_one))
+        big_rows.append(guarded(Row(f"W4 predict {len(X_big):,} rows", lib), body_big))
+    set_ratios(one_rows)
+    set_ratios(big_rows)
+    for rows, factor in ((one_rows, 10), (big_rows, 1.5)):
+        sk = by_library(rows).get("sklearn")
+        if sk and sk.ratio:
+            sk.target(f">={factor}x faster than sklearn", sk.ratio >= factor, f"{sk.ratio:.1f}x")
+    return one_rows + big_rows
+
+
+# --------------------------------------------------------------------------
+# W5: start-up in a fresh interpreter
+# --------------------------------------------------------------------------
+def run_w5(cfg):
+    repeat = cfg.sizes["start_repeat"]
+    warm_rows, cold_rows = [], []
+    for lib in ("fastmlp", "sklearn"):
+        script = wl.startup_script(lib, cfg.dtype)
+
+        def warm(row, script=script):
+            with tempfile.TemporaryDirectory(prefix="fastmlp-w5-warm-") as cache:
+                wl.run_python(script, cache)  # populate Numba's cache (and the OS file cache)
+                row.seconds, (_, out) = wl.measure(lambda: wl.run_python(script, cache), repeat)
+            row.cost = row.seconds
+            row.score, row.score_name = float(out.split()[-1]), "train acc"
+            row.note = f"best of {repeat}, Numba cache populated"
+        warm_rows.append(guarded(Row("W5 start-up, warm cache", lib), warm))
+
+    def cold(row):
+        with tempfile.TemporaryDirectory(prefix="fastmlp-w5-cold-") as cache:
+            row.seconds, out = wl.run_python(wl.startup_script("fastmlp", cfg.dtype), cache)
+        row.cost = row.seconds
+        row.score, row.score_name = float(out.split()[-1]), "train acc"
+        row.note = "fresh NUMBA_CACHE_DIR"
+        row.target("cold start <=15 s", row.seconds <= 15, f"{row.seconds:.1f} s")
+    cold_rows.append(guarded(Row("W5 start-up, cold cache", "fastmlp"), cold))
+    set_ratios(warm_rows)
+    sk = by_library(warm_rows).get("sklearn")
+    if sk and sk.ratio:
+        sk.target("fastmlp <=1.5x sklearn's time", 1 / sk.ratio <= 1.5,
+                  f"fastmlp/sklearn = {1 / sk.ratio:.2f}")
+    return warm_rows + cold_rows
+
+
+# --------------------------------------------------------------------------
+# W6: peak RSS of a W3 fit, fresh subprocess per library
+# --------------------------------------------------------------------------
+def run_w6(cfg):
+    n_rows = cfg.sizes["w6_rows"]
+    rows = []
+    for lib in libraries(cfg):
+        def body(row, lib=lib):
+            with tempfile.TemporaryDirectory(prefix="fastmlp-w6-") as cache:
+                if lib == "fastmlp":  # compile into the cache first: LLVM is not the fit
+                    wl.run_json(wl.memory_script(lib, cfg.dtype, n_rows, True), cache)
+                res = wl.run_json(wl.memory_script(lib, cfg.dtype, n_rows), cache)
+            row.memory_mb = row.cost = res["peak_rss_mb"]
+            row.seconds = res["fit_s"]
+            row.note = (f"{n_rows:,} rows; before fit {res['rss_before_fit_mb']:.0f} MB, "
+                        f"X {res['data_mb']:.0f} MB")
+        rows.append(guarded(Row("W6 peak RSS, W3 fit", lib), body))
+    set_ratios(rows)
+    sk = by_library(rows).get("sklearn")
+    if sk and sk.ratio:
+        sk.target("fastmlp peak RSS <= sklearn's", sk.ratio >= 1,
+                  f"fastmlp/sklearn = {1 / sk.ratio:.2f}")
+    return rows
+
+
+RUNNERS = {"W1": run_w1, "W2": run_w2, "W3": run_w3, "W4": run_w4, "W5": run_w5, "W6": run_w6}
+
+
+# --------------------------------------------------------------------------
+# Report
+# --------------------------------------------------------------------------
+def machine_info(cfg):
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            names = [ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")]
+        cpu = names[0] if names else cpu
+    except OSError:
+        pass
+    info = {"cpu": cpu, "logical_cores": os.cpu_count(),
+            "usable_cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+            "python": platform.python_version(), "platform": platform.platform()}
+    try:
+        from threadpoolctl import threadpool_info
+        info["blas"] = "; ".join(
+            f"{p.get('internal_api')} {p.get('version')} ({p.get('num_threads')} threads, "
+            f"{p.get('architecture', '?')})" for p in threadpool_info() if p.get("user_api") == "blas")
+    except Exception:
+        info["blas"] = "unknown (threadpoolctl unavailable)"
+    import numba
+    import sklearn
+    info["versions"] = {"numpy": np.__version__, "numba": numba.__version__,
+                        "scikit-learn": sklearn.__version__}
+    try:
+        wl.ensure_fastmlp_importable()
+        import fastmlp
+        info["versions"]["fastmlp"] = getattr(fastmlp, "__version__", "unknown")
+    except Exception as exc:
+        info["versions"]["fastmlp"] = f"not importable ({exc})"
+    if cfg.torch:
+        import torch
+        info["versions"]["torch"] = f"{torch.__version__} ({torch.get_num_threads()} threads)"
+    else:
+        info["versions"]["torch"] = "not installed (PyTorch rows skipped)"
+    return info
+
+
+def fmt_seconds(s):
+    if s is None:
+        return ""
+    for unit, scale in (("s", 1), ("ms", 1e-3), ("µs", 1e-6)):
+        if s >= scale:
+            return f"{s / scale:.3g} {unit}"
+    return f"{s * 1e9:.3g} ns"
+
+
+def fmt_rate(v, unit):
+    if v is None:
+        return ""
+    if unit == "GFLOP/s":
+        return f"{v:.1f} GFLOP/s"
+    for prefix, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if v >= scale:
+            return f"{v / scale:.3g} {prefix} {unit}"
+    return f"{v:.3g} {unit}"
+
+
+def render(rows, info, cfg):
+    out = ["# fastmlp benchmark comparison", ""]
+    out.append(f"- Machine: {info['cpu']}, {info['logical_cores']} logical cores "
+               f"({info['usable_cores']} usable), {info['platform']}")
+    out.append(f"- BLAS (numpy): {info['blas']}")
+    out.append("- Versions: python " + info["python"] + ", "
+               + ", ".join(f"{k} {v}" for k, v in info["versions"].items()))
+    out.append(f"- Mode: {'quick (small sizes; targets indicative only)' if cfg.quick else 'full'}"
+               f", dtype {cfg.dtype}, device {cfg.device}")
+    out.extend(f"- {n}" for n in cfg.notes)
+    out += ["", "| Workload | Library | Measured | Throughput | lib / fastmlp | Score | "
+                "Target | Met | Notes |",
+            "|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        measured = f"{r.memory_mb:.0f} MB" if r.memory_mb is not None else fmt_seconds(r.seconds)
+        if r.error:
+            measured = "ERROR"
+        ratio = f"{r.ratio:.3g}x" if r.ratio is not None else ""
+        score = f"{r.score_name} {r.score:.4f}" if r.score is not None else ""
+        target = "; ".join(t[0] for t in r.targets)
+        met = "; ".join(("yes" if t[1] else "**no**") + (f" ({t[2]})" if t[2] else "")
+                        for t in r.targets)
+        note = r.error or r.note
+        out.append(f"| {r.workload} | {r.library} | {measured} | {fmt_rate(r.rate, r.rate_unit)} "
+                   f"| {ratio} | {score} | {target} | {met} | {note} |")
+    n_t = sum(len(r.targets) for r in rows)
+    n_met = sum(t[1] for r in rows for t in r.targets)
+    out += ["", f"Targets met: {n_met}/{n_t}.  \"lib / fastmlp\" = the library's cost (time, "
+                "time per sample, or MB) divided by fastmlp's: > 1 means fastmlp is better."]
+    return "\n".join(out)
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--quick", action="store_true", help="small sizes (smoke run)")
+    p.add_argument("--mnist", metavar="DIR", help="folder with MNIST t10k IDX .gz files "
+                   "(W2 uses a synthetic stand-in otherwise)")
+    p.add_argument("--only", metavar="W1,W3", help="comma-separated subset of " + ",".join(WORKLOADS))
+    p.add_argument("--dtype", choices=("float32", "float64"), default="float32")
+    p.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
+                   help="device for fastmlp in W2/W3")
+    p.add_argument("--json", metavar="PATH", help="also save the results as JSON")
+    args = p.parse_args(argv)
+    only = [w.strip().upper() for w in (args.only or ",".join(WORKLOADS)).split(",") if w.strip()]
+    bad = [w for w in only if w not in WORKLOADS]
+    if bad:
+        p.error(f"--only: unknown workload(s) {bad}; choose from {','.join(WORKLOADS)}")
+    args.only = only
+    if args.mnist and not os.path.exists(os.path.join(args.mnist, "t10k-images-idx3-ubyte.gz")):
+        p.error(f"--mnist {args.mnist}: t10k-images-idx3-ubyte.gz not found there")
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    cfg = argparse.Namespace(quick=args.quick, dtype=args.dtype, device=args.device,
+                             mnist=args.mnist, sizes=SIZES["quick" if args.quick else "full"],
+                             torch=wl.torch_available(), cuda_ok=False, notes=[])
+    if args.device == "cuda":
+        cfg.cuda_ok = wl.cuda_available()
+        if not cfg.cuda_ok:
+            msg = ("--device cuda: numba.cuda.is_available() is False, so the device='cuda' "
+                   "runs are skipped; W2/W3 fastmlp rows run on the CPU")
+            log("NOTE: " + msg)
+            cfg.notes.append(msg)
+    info = machine_info(cfg)
+    rows = []
+    for name in args.only:
+        log(f"== {name} ...")
+        try:
+            rows += RUNNERS[name](cfg)
+        except Exception as exc:
+            log(f"!! {name} failed:\n{traceback.format_exc()}")
+            rows.append(Row(name, "-", error=f"{type(exc).__name__}: {exc}".splitlines()[0][:200]))
+    print(render(rows, info, cfg))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"machine": info, "config": {k: v for k, v in vars(cfg).items()},
+                       "rows": [dataclasses.asdict(r) for r in rows]}, f, indent=2, default=str)
+        log(f"results saved to {args.json}")
+    return 1 if any(r.error for r in rows) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,569 @@
+"""BaseMLP: the scikit-learn face shared by MLPClassifier and MLPRegressor.
+
+Parameters, validation, the epoch loop, early stopping, warm_start / partial_fit,
+learning-rate schedules, verbose output and loss_curve_. The arithmetic runs in a
+backend (``fastmlp.backends``); this module only sees epoch boundaries.
+"""
+
+import warnings
+from abc import ABC, abstractmethod
+from contextlib import contextmanager
+from numbers import Integral, Real
+
+import numpy as np
+from sklearn.base import BaseEstimator, _fit_context, is_classifier
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import train_test_split
+from sklearn.utils import check_random_state, shuffle
+from sklearn.utils._param_validation import Interval, Options, StrOptions
+from sklearn.utils.validation import _check_sample_weight, validate_data
+
+from ..backends import get_backend, resolve_device
+from ..kernels.activations import BINARY_LOG_LOSS, LOG_LOSS, POISSON, SQUARED_ERROR
+from ..network import Network
+from ..solvers import StochasticOptimizer, check_lbfgs_result, minimize_lbfgs
+
+_STOCHASTIC_SOLVERS = ("sgd", "adam")
+
+_NON_FINITE_MESSAGE = (
+    "Solver produced non-finite parameter weights. The input data may"
+    " contain large values and need to be preprocessed."
+)
+
+_LOSS_CODES = {
+    "identity": SQUARED_ERROR,
+    "exp": POISSON,
+    "softmax": LOG_LOSS,
+    "logistic": BINARY_LOG_LOSS,
+}
+
+
+@contextmanager
+def unchanged_on_error(estimator):
+    """Restore ``estimator``'s attributes if the block raises: a failed fit or
+    partial_fit leaves the estimator exactly as it was. Training never mutates
+    objects the estimator already holds (it works on copies), so a shallow copy
+    of ``__dict__`` is a complete snapshot."""
+    saved = dict(estimator.__dict__)
+    try:
+        yield
+    except BaseException:
+        estimator.__dict__.clear()
+        estimator.__dict__.update(saved)
+        raise
+
+
+class BaseMLP(BaseEstimator, ABC):
+    """Base class of fastmlp's estimators; use MLPClassifier or MLPRegressor."""
+
+    _parameter_constraints: dict = {
+        "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
+        "activation": [StrOptions({"identity", "logistic", "tanh", "relu"})],
+        "solver": [StrOptions({"lbfgs", "sgd", "adam"})],
+        "alpha": [Interval(Real, 0, None, closed="left")],
+        "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
+        "learning_rate": [StrOptions({"constant", "invscaling", "adaptive"})],
+        "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
+        "power_t": [Interval(Real, 0, None, closed="left")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "shuffle": ["boolean"],
+        "random_state": ["random_state"],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "verbose": ["verbose"],
+        "warm_start": ["boolean"],
+        "momentum": [Interval(Real, 0, 1, closed="both")],
+        "nesterovs_momentum": ["boolean"],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="left")],
+        "beta_1": [Interval(Real, 0, 1, closed="left")],
+        "beta_2": [Interval(Real, 0, 1, closed="left")],
+        "epsilon": [Interval(Real, 0, None, closed="neither")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left"), Options(Real, {np.inf})],
+        "max_fun": [Interval(Integral, 1, None, closed="left")],
+        "device": [StrOptions({"cpu", "cuda", "auto"})],
+    }
+
+    @abstractmethod
+    def __init__(self, hidden_layer_sizes, activation, solver, alpha, batch_size,
+                 learning_rate, learning_rate_init, power_t, max_iter, loss, shuffle,
+                 random_state, tol, verbose, warm_start, momentum, nesterovs_momentum,
+                 early_stopping, validation_fraction, beta_1, beta_2, epsilon,
+                 n_iter_no_change, max_fun, device):
+        self.activation = activation
+        self.solver = solver
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.learning_rate_init = learning_rate_init
+        self.power_t = power_t
+        self.max_iter = max_iter
+        self.loss = loss
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.tol = tol
+        self.verbose = verbose
+        self.warm_start = warm_start
+        self.momentum = momentum
+        self.nesterovs_momentum = nesterovs_momentum
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.n_iter_no_change = n_iter_no_change
+        self.max_fun = max_fun
+        self.device = device
+
+    # ------------------------------------------------------------------ hooks
+    @abstractmethod
+    def _validate_input(self, X, y, incremental, reset):
+        """Return (X, Y) with Y 2-D float targets; classifiers also fit labels."""
+
+    @abstractmethod
+    def _output_activation(self):
+        """Name of the output activation for the fitted targets."""
+
+    @abstractmethod
+    def _score(self, X, y, sample_weight=None):
+        """Validation score used by early stopping (accuracy or R^2)."""
+
+    # ------------------------------------------------------------- network
+    def _current_network(self):
+        """The fitted network; rebuilt from coefs_/intercepts_ if a user replaced them."""
+        network = self._network
+        if network.views_of_params(self.coefs_, self.intercepts_):
+            return network
+        return Network.from_arrays(self.coefs_, self.intercepts_, self.activation,
+                                   self.out_activation_)
+
+    def _set_network(self, network):
+        self._network = network
+        self.coefs_ = network.coefs
+        self.intercepts_ = network.intercepts
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        network = state.get("_network")
+        if network is not None and network.views_of_params(state["coefs_"],
+                                                           state["intercepts_"]):
+            # Views are rebuilt on load; pickling them would store parameters twice.
+            state = dict(state)
+            del state["coefs_"], state["intercepts_"]
+        return state
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        if "_network" in state and "coefs_" not in state:
+            self.coefs_ = self._network.coefs
+            self.intercepts_ = self._network.intercepts
+
+    # ----------------------------------------------------------------- fit
+    def _hidden_layer_list(self):
+        sizes = self.hidden_layer_sizes
+        if not hasattr(sizes, "__iter__"):
+            sizes = [sizes]
+        sizes = list(sizes)
+        if np.any(np.array(sizes) <= 0):
+            raise ValueError("hidden_layer_sizes must be > 0, got %s." % sizes)
+        return [int(s) for s in sizes]
+
+    def _backend(self):
+        return get_backend(resolve_device(self.device))
+
+    def _fit(self, X, y, sample_weight=None, incremental=False):
+        hidden_layer_sizes = self._hidden_layer_list()
+        backend = self._backend()
+        first_pass = not hasattr(self, "coefs_") or (not self.warm_start and not incremental)
+
+        X, Y = self._validate_input(X, y, incremental, reset=first_pass)
+        if sample_weight is not None:
+            sample_weight = _check_sample_weight(sample_weight, X)
+        units = [X.shape[1]] + hidden_layer_sizes + [Y.shape[1]]
+        self._random_state = check_random_state(self.random_state)
+
+        if first_pass:
+            self.n_outputs_ = Y.shape[1]
+            self.n_layers_ = len(units)
+            self.out_activation_ = self._output_activation()
+            self.n_iter_ = 0
+            self.t_ = 0
+            network = Network.initialize(units, self.activation, self.out_activation_,
+                                         X.dtype, self._random_state)
+        else:
+            network = self._current_network().copy()
+            if list(network.units) != units:
+                raise ValueError(
+                    f"The network has layer sizes {list(network.units)} but X, y and "
+                    f"hidden_layer_sizes give {units}; warm_start and partial_fit need "
+                    "the same architecture (set warm_start=False to start afresh)."
+                )
+            network.activation = self.activation
+            X = X.astype(network.dtype, copy=False)
+
+        if self.solver in _STOCHASTIC_SOLVERS:
+            if first_pass or not hasattr(self, "loss_curve_"):
+                self._start_training_record()
+            self._fit_stochastic(backend, network, X, Y, sample_weight, incremental)
+        else:
+            self._fit_lbfgs(backend, network, X, Y, sample_weight)
+
+        if not np.isfinite(network.params).all():
+            raise ValueError(_NON_FINITE_MESSAGE)
+        self._set_network(network)
+        return self
+
+    def _start_training_record(self):
+        """Fresh loss curve and stopping state of the stochastic solvers."""
+        self.loss_curve_ = []
+        self._no_improvement_count = 0
+        if self.early_stopping:
+            self.validation_scores_ = []
+            self.best_validation_score_ = -np.inf
+            self.best_loss_ = None
+        else:
+            self.best_loss_ = np.inf
+            self.validation_scores_ = None
+            self.best_validation_score_ = None
+
+    def _fit_lbfgs(self, backend, network, X, Y, sample_weight):
+        trainer = backend.Trainer(network, X, Y, sample_weight, 1,
+                                  _LOSS_CODES[self.out_activation_], self.alpha)
+        result = minimize_lbfgs(
+            trainer.loss_grad, network.params.astype(np.float64),
+            max_iter=self.max_iter, max_fun=self.max_fun, tol=self.tol,
+            verbose=bool(self.verbose))
+        self.n_iter_ = check_lbfgs_result(result, self.max_iter)
+        self.loss_ = float(result.fun)
+        network.params[:] = result.x
+
+    def _optimizer_for(self, network, incremental):
+        """A fresh optimizer, or a copy of the previous one when training continues."""
+        previous = getattr(self, "_optimizer", None)
+        if previous is not None and (incremental or self.warm_start) and previous.matches(
+                self.solver, network.params.shape[0], network.dtype):
+            optimizer = previous.copy()
+            if not incremental:
+                # A new fit call restarts the schedule from learning_rate_init.
+                optimizer.learning_rate = float(self.learning_rate_init)
+            optimizer.learning_rate_init = self.learning_rate_init
+            optimizer.lr_schedule = self.learning_rate
+            optimizer.momentum, optimizer.nesterov = self.momentum, self.nesterovs_momentum
+            optimizer.power_t = self.power_t
+            optimizer.beta_1, optimizer.beta_2 = self.beta_1, self.beta_2
+            optimizer.epsilon = self.epsilon
+            return optimizer
+        return StochasticOptimizer(
+            self.solver, network.params.shape[0], network.dtype,
+            learning_rate_init=self.learning_rate_init, lr_schedule=self.learning_rate,
+            momentum=self.momentum, nesterov=self.nesterovs_momentum, power_t=self.power_t,
+            beta_1=self.beta_1, beta_2=self.beta_2, epsilon=self.epsilon)
+
+    def _validation_split(self, X, Y, sample_weight):
+        """Hold out ``validation_fraction`` of the rows, stratified for single-label
+        classification (scikit-learn stratifies only binary problems)."""
+        stratify = None
+        if is_classifier(self) and not self._label_binarizer.y_type_.startswith("multilabel"):
+            stratify = Y
+        arrays = (X, Y) if sample_weight is None else (X, Y, sample_weight)
+        parts = train_test_split(*arrays, random_state=self._random_state,
+                                 test_size=self.validation_fraction, stratify=stratify)
+        X_train, X_val, Y_train, Y_val = parts[:4]
+        sw_train, sw_val = (parts[4], parts[5]) if sample_weight is not None else (None, None)
+        if X_val.shape[0] < 2:
+            raise ValueError(
+                "The validation set is too small. Increase 'validation_fraction' "
+                "or the size of your dataset."
+            )
+        y_val = self._label_binarizer.inverse_transform(Y_val) if is_classifier(self) else Y_val
+        if not is_classifier(self) and y_val.shape[1] == 1:
+            y_val = y_val.ravel()
+        return X_train, Y_train, sw_train, (X_val, y_val, sw_val)
+
+    def _fit_stochastic(self, backend, network, X, Y, sample_weight, incremental):
+        optimizer = self._optimizer_for(network, incremental)
+        if self.early_stopping and incremental:
+            raise ValueError("partial_fit does not support early_stopping=True")
+        validation = None
+        if self.early_stopping:
+            X, Y, sample_weight, validation = self._validation_split(X, Y, sample_weight)
+            best_params = network.params.copy()
+
+        n_samples = X.shape[0]
+        if self.batch_size == "auto":
+            batch_size = min(200, n_samples)
+        else:
+            if self.batch_size > n_samples:
+                warnings.warn(
+                    "Got `batch_size` less than 1 or larger than "
+                    "sample size. It is going to be clipped"
+                )
+            batch_size = int(np.clip(self.batch_size, 1, n_samples))
+
+        trainer = backend.Trainer(network, X, Y, sample_weight, batch_size,
+                                  _LOSS_CODES[self.out_activation_], self.alpha)
+        self.loss_curve_ = list(self.loss_curve_)
+        if validation is not None:
+            self.validation_scores_ = list(self.validation_scores_)
+        sample_idx = np.arange(n_samples, dtype=np.int64)
+        try:
+            self.n_iter_ = 0
+            for _ in range(self.max_iter):
+                if self.shuffle:
+                    sample_idx = shuffle(sample_idx, random_state=self._random_state)
+                accumulated = trainer.run_epoch(sample_idx if self.shuffle else None, optimizer)
+                if not np.isfinite(accumulated):
+                    raise ValueError(_NON_FINITE_MESSAGE)
+                self.n_iter_ += 1
+                self.loss_ = float(accumulated) / n_samples
+                self.t_ += n_samples
+                self.loss_curve_.append(self.loss_)
+                if self.verbose:
+                    print("Iteration %d, loss = %.8f" % (self.n_iter_, self.loss_))
+
+                if validation is not None:
+                    trainer.pull_params()
+                    if self._update_validation(network, backend, validation):
+                        best_params = network.params.copy()
+                else:
+                    self._update_training_loss()
+                optimizer.iteration_ends(self.t_)
+
+                if self._no_improvement_count > self.n_iter_no_change:
+                    if self.early_stopping:
+                        msg = (
+                            "Validation score did not improve more than "
+                            "tol=%f for %d consecutive epochs."
+                            % (self.tol, self.n_iter_no_change)
+                        )
+                    else:
+                        msg = (
+                            "Training loss did not improve more than tol=%f"
+                            " for %d consecutive epochs." % (self.tol, self.n_iter_no_change)
+                        )
+                    if optimizer.trigger_stopping(msg, self.verbose):
+                        break
+                    self._no_improvement_count = 0
+
+                if incremental:
+                    break
+                if self.n_iter_ == self.max_iter:
+                    warnings.warn(
+                        "Stochastic Optimizer: Maximum iterations (%d) "
+                        "reached and the optimization hasn't converged yet." % self.max_iter,
+                        ConvergenceWarning,
+                    )
+        except KeyboardInterrupt:
+            warnings.warn("Training interrupted by user.")
+        trainer.pull_params()
+        self._optimizer = optimizer
+        if validation is not None:
+            network.params[:] = best_params
+
+    def _update_validation(self, network, backend, validation):
+        """Score the validation split; returns True when it is the best so far."""
+        X_val, y_val, sw_val = validation
+        self._set_network(network)
+        score = self._score(X_val, y_val, sample_weight=sw_val)
+        self.validation_scores_.append(score)
+        if self.verbose:
+            print("Validation score: %f" % score)
+        if score < self.best_validation_score_ + self.tol:
+            self._no_improvement_count += 1
+        else:
+            self._no_improvement_count = 0
+        if score > self.best_validation_score_:
+            self.best_validation_score_ = score
+            return True
+        return False
+
+    def _update_training_loss(self):
+        if self.loss_curve_[-1] > self.best_loss_ - self.tol:
+            self._no_improvement_count += 1
+        else:
+            self._no_improvement_count = 0
+        if self.loss_curve_[-1] < self.best_loss_:
+            self.best_loss_ = self.loss_curve_[-1]
+
+    # ------------------------------------------------------------- predict
+    def _forward(self, X, check_input=True):
+        """Output-layer activations for X, shape (n_samples, n_outputs)."""
+        if check_input:
+            X = validate_data(self, X, accept_sparse=["csr", "csc"], reset=False)
+        return self._backend().predict(self._current_network(), X)
+
+    def _score_with_function(self, X, y, sample_weight, score_function):
+        """Score without input validation (it would drop feature names)."""
+        y_pred = self._predict(X, check_input=False)
+        if np.issubdtype(y_pred.dtype, np.floating) and not np.isfinite(y_pred).all():
+            return np.nan
+        return score_function(y, y_pred, sample_weight=sample_weight)
+
+    def _check_solver(self):
+        if self.solver not in _STOCHASTIC_SOLVERS:
+            raise AttributeError(
+                "partial_fit is only available for stochastic"
+                " optimizers. %s is not stochastic." % self.solver
+            )
+        return True
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        return tags
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, sample_weight=None):
+        """Fit the model to data matrix X and target(s) y.
+
+        Parameters
+        ----------
+        X : {ndarray, sparse matrix} of shape (n_samples, n_features)
+            The input data. float32 input trains float32 parameters.
+
+        y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
+            The target values (class labels in classification, real numbers in
+            regression).
+
+        sample_weight : array-like of shape (n_samples,), default=None
+            Sample weights.
+
+        Returns
+        -------
+        self : object
+            Returns a trained MLP model.
+        """
+        with unchanged_on_error(self):
+            return self._fit(X, y, sample_weight=sample_weight, incremental=False)
+
+
+_PARAMETERS_DOC = """
+    hidden_layer_sizes : array-like of shape (n_layers - 2,), default=(100,)
+        The ith element is the number of neurons in the ith hidden layer.
+
+    activation : {'identity', 'logistic', 'tanh', 'relu'}, default='relu'
+        Activation of the hidden layers: f(x) = x, 1 / (1 + exp(-x)), tanh(x)
+        or max(0, x).
+
+    solver : {'lbfgs', 'sgd', 'adam'}, default='adam'
+        Weight optimizer: scipy's L-BFGS-B on the flat parameter vector,
+        stochastic gradient descent, or Adam. sgd and adam run one compiled call
+        per epoch.
+
+    alpha : float, default=0.0001
+        Strength of the L2 penalty, divided by the sample weight sum.
+
+    batch_size : int or 'auto', default='auto'
+        Mini-batch size of the stochastic solvers; 'auto' is
+        ``min(200, n_samples)``. Ignored by lbfgs.
+
+    learning_rate : {'constant', 'invscaling', 'adaptive'}, default='constant'
+        Step-size schedule of sgd: constant; ``learning_rate_init / (t + 1) **
+        power_t`` updated at each epoch end (t = samples seen); or divided by 5
+        each time ``n_iter_no_change`` epochs fail to improve by ``tol``.
+
+    learning_rate_init : float, default=0.001
+        Initial step size (sgd and adam).
+
+    power_t : float, default=0.5
+        Exponent of the 'invscaling' schedule.
+
+    max_iter : int, default=200
+        Epochs for sgd / adam; iterations for lbfgs.
+
+    shuffle : bool, default=True
+        Whether to shuffle the samples each epoch (sgd / adam).
+
+    random_state : int, RandomState instance or None, default=None
+        Seeds weight initialisation, shuffling and the early-stopping split. The
+        same seed draws the same initial weights as scikit-learn.
+
+    tol : float, default=1e-4
+        Improvement below which an epoch counts as no progress (see
+        ``n_iter_no_change``); lbfgs's gradient tolerance.
+
+    verbose : bool, default=False
+        Print ``Iteration N, loss = ...`` after each epoch or lbfgs iteration.
+
+    warm_start : bool, default=False
+        Start ``fit`` from the previous solution, continuing the optimizer state
+        (momentum / Adam moments).
+
+    momentum : float, default=0.9
+        Momentum of sgd, in [0, 1].
+
+    nesterovs_momentum : bool, default=True
+        Use Nesterov's momentum (sgd with momentum > 0).
+
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the training data (stratified for
+        single-label classification), stop when its score stops improving, and
+        keep the best parameters. sgd / adam only.
+
+    validation_fraction : float, default=0.1
+        Share of the training data held out for early stopping.
+
+    beta_1 : float, default=0.9
+        Adam's decay rate of the first moment, in [0, 1).
+
+    beta_2 : float, default=0.999
+        Adam's decay rate of the second moment, in [0, 1).
+
+    epsilon : float, default=1e-8
+        Adam's numerical-stability constant.
+
+    n_iter_no_change : int, default=10
+        Epochs without ``tol`` improvement before stopping (sgd / adam).
+
+    max_fun : int, default=15000
+        Maximum number of loss evaluations of lbfgs.
+
+    device : {'cpu', 'cuda', 'auto'}, default='cpu'
+        Where training and prediction run. 'cuda' needs an NVIDIA GPU (and
+        ``pip install "fastmlp[cuda]"``) and raises RuntimeError otherwise;
+        'auto' uses CUDA when available, else the CPU. Fitted attributes are
+        NumPy arrays whatever the device."""
+
+_ATTRIBUTES_DOC = """
+    loss_ : float
+        The current loss computed with the loss function.
+
+    best_loss_ : float or None
+        Minimum training loss reached (sgd / adam); None with early_stopping.
+
+    loss_curve_ : list of shape (n_iter_,)
+        Training loss after each epoch (sgd / adam).
+
+    validation_scores_ : list of shape (n_iter_,) or None
+        Validation score after each epoch with early_stopping, else None.
+
+    best_validation_score_ : float or None
+        Best validation score with early_stopping, else None.
+
+    t_ : int
+        Number of training samples seen by the solver.
+
+    coefs_ : list of shape (n_layers - 1,)
+        ith element: weight matrix of layer i, a view into one flat parameter
+        vector.
+
+    intercepts_ : list of shape (n_layers - 1,)
+        ith element: bias vector of layer i + 1, a view into the same vector.
+
+    n_features_in_ : int
+        Number of features seen during fit.
+
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of features seen during fit, when X has string column names.
+
+    n_iter_ : int
+        Number of iterations the solver has run.
+
+    n_layers_ : int
+        Number of layers, input and output included.
+
+    n_outputs_ : int
+        Number of outputs.
+
+    out_activation_ : str
+        Name of the output activation."""

@@ -1,0 +1,108 @@
+"""The network: layer sizes, activation codes, dtype and one flat parameter vector."""
+
+import numpy as np
+
+from .kernels.activations import ACTIVATION_CODES
+
+
+class Network:
+    """A fully connected network whose parameters live in one flat vector.
+
+    The vector holds every coefficient matrix (layer by layer, row-major) and then
+    every intercept vector, the order of scikit-learn's ``_pack``; ``coefs`` and
+    ``intercepts`` are reshaped views into it, so an optimizer step over the flat
+    vector updates them in place.
+
+    Parameters
+    ----------
+    units : sequence of int
+        Layer widths, input features first and outputs last.
+    activation : str
+        Hidden activation name ('identity', 'logistic', 'tanh', 'relu').
+    out_activation : str
+        Output activation name ('identity', 'logistic', 'softmax', 'exp').
+    params : ndarray of shape (n_params,)
+        The flat parameter vector; its dtype is the network's dtype.
+    """
+
+    def __init__(self, units, activation, out_activation, params):
+        self.units = np.asarray(units, dtype=np.int64)
+        self.activation = activation
+        self.out_activation = out_activation
+        fan_in, fan_out = self.units[:-1], self.units[1:]
+        sizes = fan_in * fan_out
+        self.n_coef = int(sizes.sum())
+        self.coef_off = np.concatenate(([0], np.cumsum(sizes)[:-1])).astype(np.int64)
+        self.inter_off = (self.n_coef + np.concatenate(([0], np.cumsum(fan_out)[:-1]))).astype(np.int64)
+        n_params = self.n_coef + int(fan_out.sum())
+        if params.shape != (n_params,):
+            raise ValueError(
+                f"params must have shape ({n_params},) for layers {list(units)}, "
+                f"got {params.shape}."
+            )
+        self.params = params
+
+    @classmethod
+    def initialize(cls, units, activation, out_activation, dtype, random_state):
+        """Glorot-uniform initialisation, drawing from ``random_state`` in the same
+        order as scikit-learn (per layer: coefficients, then intercepts), so the
+        same seed gives the same initial weights."""
+        net = cls(units, activation, out_activation,
+                  np.empty(int(np.sum(np.multiply(units[:-1], units[1:])) + np.sum(units[1:])),
+                           dtype=dtype))
+        factor = 2.0 if activation == "logistic" else 6.0
+        for coef, intercept in zip(net.coefs, net.intercepts):
+            bound = np.sqrt(factor / (coef.shape[0] + coef.shape[1]))
+            coef[...] = random_state.uniform(-bound, bound, coef.shape)
+            intercept[...] = random_state.uniform(-bound, bound, intercept.shape)
+        return net
+
+    @classmethod
+    def from_arrays(cls, coefs, intercepts, activation, out_activation):
+        """Pack per-layer arrays (e.g. assigned by a user) into a new Network."""
+        units = [coefs[0].shape[0]] + [c.shape[1] for c in coefs]
+        dtype = np.result_type(*coefs, *intercepts)
+        params = np.concatenate([np.ravel(a) for a in list(coefs) + list(intercepts)]).astype(
+            dtype, copy=False)
+        return cls(units, activation, out_activation, params)
+
+    def copy(self):
+        """A network with the same layout and a copy of the parameters."""
+        return Network(self.units, self.activation, self.out_activation, self.params.copy())
+
+    @property
+    def dtype(self):
+        return self.params.dtype
+
+    @property
+    def n_layers(self):
+        """Number of weight layers (scikit-learn's ``n_layers_ - 1``)."""
+        return len(self.units) - 1
+
+    @property
+    def hidden_code(self):
+        return ACTIVATION_CODES[self.activation]
+
+    @property
+    def out_code(self):
+        return ACTIVATION_CODES[self.out_activation]
+
+    @property
+    def coefs(self):
+        """Per-layer coefficient matrices, views into ``params``."""
+        return [
+            self.params[o : o + a * b].reshape(a, b)
+            for o, a, b in zip(self.coef_off, self.units[:-1], self.units[1:])
+        ]
+
+    @property
+    def intercepts(self):
+        """Per-layer intercept vectors, views into ``params``."""
+        return [self.params[o : o + b] for o, b in zip(self.inter_off, self.units[1:])]
+
+    def views_of_params(self, coefs, intercepts):
+        """True when ``coefs`` / ``intercepts`` are still this network's views."""
+        arrays = list(coefs) + list(intercepts)
+        return len(arrays) == 2 * self.n_layers and all(
+            a.base is self.params for a in arrays
+        )

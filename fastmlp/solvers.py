@@ -1,0 +1,129 @@
+"""Optimizer state and learning-rate schedules for the stochastic solvers, and the
+L-BFGS driver. The arithmetic of an update lives in ``kernels/updates.py``; this
+module holds what persists between epochs and between ``partial_fit`` calls."""
+
+import warnings
+
+import numpy as np
+import scipy.optimize
+from sklearn.exceptions import ConvergenceWarning
+
+from .kernels.updates import ADAM, SGD
+
+
+class StochasticOptimizer:
+    """State of the sgd / adam solver over a flat parameter vector.
+
+    Parameters
+    ----------
+    solver : {'sgd', 'adam'}
+    n_params : int
+        Length of the flat parameter vector.
+    dtype : numpy dtype
+        Dtype of the parameters (and of the moment buffers).
+    learning_rate_init : float
+    lr_schedule : {'constant', 'invscaling', 'adaptive'}
+        Only used by sgd, as in scikit-learn.
+    momentum, nesterov, power_t : sgd hyperparameters.
+    beta_1, beta_2, epsilon : adam hyperparameters.
+    """
+
+    def __init__(self, solver, n_params, dtype, *, learning_rate_init, lr_schedule,
+                 momentum, nesterov, power_t, beta_1, beta_2, epsilon):
+        self.solver = solver
+        self.code = ADAM if solver == "adam" else SGD
+        self.learning_rate_init = learning_rate_init
+        self.learning_rate = float(learning_rate_init)
+        self.lr_schedule = lr_schedule
+        self.momentum = momentum
+        self.nesterov = nesterov
+        self.power_t = power_t
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        # sgd: row 0 = velocity; adam: rows 0, 1 = first and second moments.
+        self.state = np.zeros((2 if solver == "adam" else 1, n_params), dtype=dtype)
+        self.step = np.zeros(1, dtype=np.int64)
+
+    def hyper(self):
+        """Hyperparameters as the float64 vector the epoch kernel reads."""
+        return np.array([self.learning_rate, self.momentum, float(self.nesterov),
+                         self.beta_1, self.beta_2, self.epsilon], dtype=np.float64)
+
+    def copy(self):
+        new = object.__new__(type(self))
+        new.__dict__.update(self.__dict__)
+        new.state = self.state.copy()
+        new.step = self.step.copy()
+        return new
+
+    def matches(self, solver, n_params, dtype):
+        """Whether this state can continue training a network of that shape."""
+        return (self.solver == solver and self.state.shape[1] == n_params
+                and self.state.dtype == dtype)
+
+    def iteration_ends(self, time_step):
+        """End-of-epoch schedule: sgd 'invscaling' sets lr = lr_init / (t + 1)^power_t."""
+        if self.code == SGD and self.lr_schedule == "invscaling":
+            self.learning_rate = float(self.learning_rate_init) / (time_step + 1) ** self.power_t
+
+    def trigger_stopping(self, msg, verbose):
+        """Called after n_iter_no_change epochs without improvement: returns True to
+        stop; sgd 'adaptive' divides the learning rate by 5 instead, until it is 1e-6."""
+        if self.code == ADAM or self.lr_schedule != "adaptive":
+            if verbose:
+                print(msg + " Stopping.")
+            return True
+        if self.learning_rate <= 1e-6:
+            if verbose:
+                print(msg + " Learning rate too small. Stopping.")
+            return True
+        self.learning_rate /= 5.0
+        if verbose:
+            print(msg + " Setting learning rate to %f" % self.learning_rate)
+        return False
+
+
+def minimize_lbfgs(loss_grad, x0, *, max_iter, max_fun, tol, verbose):
+    """Run scipy's L-BFGS-B on the flat parameter vector.
+
+    ``loss_grad(x)`` returns ``(loss, gradient)`` from one compiled call. scipy
+    works in float64; the gradient is returned in that precision.
+    """
+    iteration = [0]
+
+    def report(intermediate_result):
+        iteration[0] += 1
+        print("Iteration %d, loss = %.8f" % (iteration[0], intermediate_result.fun))
+
+    return scipy.optimize.minimize(
+        loss_grad,
+        x0,
+        method="L-BFGS-B",
+        jac=True,
+        callback=report if verbose else None,
+        options={"maxfun": max_fun, "maxiter": max_iter, "gtol": tol},
+    )
+
+
+def check_lbfgs_result(result, max_iter):
+    """Number of L-BFGS iterations; warns ConvergenceWarning as scikit-learn does
+    when scipy reports anything but convergence."""
+    n_iter = min(result.nit, max_iter)
+    if result.status != 0:
+        message = (
+            f"lbfgs failed to converge after {n_iter} iteration(s) "
+            f"(status={result.status}):\n{result.message}\n"
+        )
+        if n_iter == max_iter:
+            message += (
+                "\nIncrease the number of iterations to improve the "
+                f"convergence (max_iter={max_iter})."
+            )
+        message += (
+            "\nYou might also want to scale the data as shown in:\n"
+            "    https://scikit-learn.org/stable/modules/"
+            "preprocessing.html"
+        )
+        warnings.warn(message, ConvergenceWarning, stacklevel=3)
+    return n_iter
