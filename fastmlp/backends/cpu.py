@@ -3,10 +3,13 @@
 import numpy as np
 import scipy.sparse as sp
 
-from ..kernels import epoch
+from ..kernels import epoch, rows
 
 # Rows per block for full-data passes (prediction, L-BFGS): bounds scratch memory.
 CHUNK_ROWS = 4096
+# Mini-batches with at most this many multiply-adds (batch rows x coefficients)
+# train on the per-sample path (loops, no BLAS); batch size 1 always does.
+ROWS_PATH_MACS = 100_000
 
 
 def input_arrays(X, dtype):
@@ -56,12 +59,22 @@ class Trainer:
         self.alpha = float(alpha)
         self.eps = float(np.finfo(dtype).eps)
         self.batch_size = batch_size
-        width = int(network.units[1:].sum())
-        self.acts = np.empty(batch_size * width, dtype=dtype)
-        self.deltas = np.empty_like(self.acts)
-        n_features = network.units[0] if not self.inputs[4] else 0
-        self.xbuf = np.empty((batch_size if n_features else 0, n_features), dtype=dtype)
+        sparse_wide = self.inputs[4] and network.units[0] > 1000
+        self.use_rows_path = batch_size == 1 or (
+            batch_size * network.n_coef <= ROWS_PATH_MACS and not sparse_wide)
         self.grad = np.empty_like(network.params)
+
+    def _block_scratch(self):
+        """Activations, deltas and gathered-input buffers of one mini-batch."""
+        if not hasattr(self, "_block"):
+            dtype = self.network.dtype
+            width = int(self.network.units[1:].sum())
+            n_features = 0 if self.inputs[4] else int(self.network.units[0])
+            self._block = (np.empty(self.batch_size * width, dtype=dtype),
+                           np.empty(self.batch_size * width, dtype=dtype),
+                           np.empty((self.batch_size if n_features else 0, n_features),
+                                    dtype=dtype))
+        return self._block
 
     @property
     def n_samples(self):
@@ -78,11 +91,13 @@ class Trainer:
         if contiguous:
             order = np.arange(self.n_samples, dtype=np.int64)
         n_coef, hidden, out, loss, eps, alpha = self._codes()
-        return epoch.run_epoch(
-            *self.inputs, self.Y, self.sw, self.weighted, order, contiguous,
-            self.batch_size, *network_arrays(self.network), self.grad, n_coef,
-            hidden, out, loss, eps, alpha, self.acts, self.deltas, self.xbuf,
-            optimizer.code, optimizer.hyper(), optimizer.state, optimizer.step)
+        common = (*self.inputs, self.Y, self.sw, self.weighted, order, contiguous,
+                  self.batch_size, *network_arrays(self.network), self.grad, n_coef,
+                  hidden, out, loss, eps, alpha)
+        solver = (optimizer.code, optimizer.hyper(), optimizer.state, optimizer.step)
+        if self.use_rows_path:
+            return rows.run_epoch_rows(*common, *solver)
+        return epoch.run_epoch(*common, *self._block_scratch(), *solver)
 
     def loss_grad(self, x):
         """Loss and float64 gradient at the flat parameters ``x`` (L-BFGS objective)."""

@@ -172,7 +172,7 @@ def forward(X, indptr, indices, data, sparse, order, start, stop, contiguous, xb
     return block
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def xlogy(x, y):
     """x * log(y), with 0 where x == 0 (as scipy.special.xlogy)."""
     if x == 0:
@@ -180,15 +180,25 @@ def xlogy(x, y):
     return x * math.log(y)
 
 
+@njit(cache=True, nogil=True, inline="always")
+def loss_term(p, y, loss_code, eps):
+    """One output's loss before weighting and normalisation (see ``data_loss``):
+    squared error (y - p)^2, poisson y log(y/p) - y + p, log-loss -y log p,
+    binary log-loss -(y log p + (1 - y) log(1 - p)); for the two log-losses p is
+    clipped to [eps, 1 - eps] as scikit-learn does."""
+    if loss_code == SQUARED_ERROR:
+        return (y - p) * (y - p)
+    if loss_code == POISSON:
+        return xlogy(y, y / p) - y + p
+    pc = min(max(p, eps), 1 - eps)
+    if loss_code == LOG_LOSS:
+        return -xlogy(y, pc)
+    return -(xlogy(y, pc) + xlogy(1 - y, 1 - pc))
+
+
 @njit(cache=True, nogil=True)
 def output_delta(P, Y, sw, weighted, order, start, contiguous, loss_code, eps, delta):
-    """``delta = w * (P - Y)``; returns (sum_rows w * loss_row, sum_rows w).
-
-    loss_row: squared error sum_j (y - p)^2 (scaled by 1/(2 n_outputs) by the caller),
-    poisson sum_j y log(y/p) - y + p, log-loss -sum_j y log p, binary log-loss
-    -sum_j y log p + (1 - y) log(1 - p), with p clipped to [eps, 1 - eps] as
-    scikit-learn does for the two log-losses.
-    """
+    """``delta = w * (P - Y)``; returns (sum_rows w * sum_j loss_term, sum_rows w)."""
     rows, cols = P.shape
     total = 0.0
     weight_sum = 0.0
@@ -199,16 +209,7 @@ def output_delta(P, Y, sw, weighted, order, start, contiguous, loss_code, eps, d
         for j in range(cols):
             p = P[r, j]
             y = Y[row, j]
-            if loss_code == SQUARED_ERROR:
-                row_loss += (y - p) * (y - p)
-            elif loss_code == POISSON:
-                row_loss += xlogy(y, y / p) - y + p
-            else:
-                pc = min(max(p, eps), 1 - eps)
-                if loss_code == LOG_LOSS:
-                    row_loss -= xlogy(y, pc)
-                else:
-                    row_loss -= xlogy(y, pc) + xlogy(1 - y, 1 - pc)
+            row_loss += loss_term(p, y, loss_code, eps)
             delta[r, j] = (p - y) * w
         total += w * row_loss
         weight_sum += w

@@ -21,7 +21,7 @@ from .dense import (
     forward,
     layer_view,
 )
-from .updates import ADAM, adam_update, sgd_update
+from .updates import ADAM, adam_step_size, update_all
 
 
 @njit(cache=True, nogil=True)
@@ -54,12 +54,11 @@ def run_epoch(X, indptr, indices, data, sparse, Y, sw, weighted, order, contiguo
         if not math.isfinite(loss):
             return math.nan
         accumulated += loss * (stop - start)
+        lr_t = lr
         if solver == ADAM:
             step[0] += 1
-            adam_update(params, grad, state[0], state[1], step[0], lr,
-                        hyper[3], hyper[4], hyper[5])
-        else:
-            sgd_update(params, grad, state[0], lr, hyper[1], hyper[2] != 0)
+            lr_t = adam_step_size(hyper, step[0])
+        update_all(params, grad, state, solver, hyper, lr_t)
     return accumulated
 
 
