@@ -158,6 +158,8 @@ class Trainer:
         self.no_state = cuda.device_array((1, 1), dtype=dtype)
         self.optimizer = None
         self.state = None
+        self.hyper = None  # host copy of what the device array ``h`` holds
+        self.h = cuda.to_device(np.zeros(8, dtype=dtype))
 
     def _device_state(self, optimizer):
         """The optimizer's state on the device, uploaded the first time it is seen."""
@@ -165,6 +167,15 @@ class Trainer:
             self.optimizer = optimizer
             self.state = cuda.to_device(np.ascontiguousarray(optimizer.state))
         return self.state
+
+    def _device_hyper(self, optimizer):
+        """The optimizer's typed hyperparameters on the device, uploaded only when
+        they changed (a learning-rate schedule changes them between epochs)."""
+        hyper = optimizer.hyper()
+        if self.hyper is None or not np.array_equal(hyper, self.hyper):
+            self.hyper = hyper
+            self.h.copy_to_device(kern.typed_hyper(hyper, self.network.params))
+        return hyper
 
     def _block_loss_grad(self, scratch, start, rows, contiguous, accumulate):
         """Forward + output delta + backward over rows ``start:start+rows`` of the
@@ -183,11 +194,11 @@ class Trainer:
                           self.scal, accumulate)
         net.backward(scratch, A, a_off, rows, self.grad, accumulate)
 
-    def _finish(self, solver, state, hyper, lr_t, rows, first):
+    def _finish(self, solver, state, lr_t, rows, first):
         """Finalize the gradient, apply the optimizer step, book the block's loss."""
         net = self.net
         n_partial = kern.finalize_update(net.params, self.grad, net.n_coef, self.alpha,
-                                         self.scal, solver, state, hyper, lr_t, self.partial)
+                                         self.scal, solver, state, self.h, lr_t, self.partial)
         kern.finish_batch(self.partial, n_partial, self.scal, self.loss_code,
                           net.units[-1], self.alpha, rows, first)
 
@@ -199,7 +210,7 @@ class Trainer:
         if not contiguous:
             self.order.copy_to_device(np.ascontiguousarray(order, dtype=np.int64))
         state = self._device_state(optimizer)
-        hyper = optimizer.hyper()
+        hyper = self._device_hyper(optimizer)
         step = int(optimizer.step[0])
         for b, start in enumerate(range(0, self.n_samples, self.batch_size)):
             rows = min(self.batch_size, self.n_samples - start)
@@ -208,7 +219,7 @@ class Trainer:
                 step += 1
                 lr_t = kern.adam_step_size(hyper, step)
             self._block_loss_grad(self.batch, start, rows, contiguous, False)
-            self._finish(optimizer.code, state, hyper, lr_t, rows, b == 0)
+            self._finish(optimizer.code, state, lr_t, rows, b == 0)
         optimizer.step[0] = step
         return float(self.scal.copy_to_host()[kern.EPOCH_LOSS])
 
@@ -222,7 +233,7 @@ class Trainer:
         for c, start in enumerate(range(0, self.n_samples, capacity)):
             rows = min(capacity, self.n_samples - start)
             self._block_loss_grad(self.chunk, start, rows, True, c > 0)
-        self._finish(kern.NO_UPDATE, self.no_state, np.zeros(6), 0.0, self.n_samples, True)
+        self._finish(kern.NO_UPDATE, self.no_state, 0.0, self.n_samples, True)
         grad = self.grad.copy_to_host().astype(np.float64)
         return float(self.scal.copy_to_host()[kern.BATCH_LOSS]), grad
 

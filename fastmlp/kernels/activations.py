@@ -8,7 +8,7 @@ codes below, never Python callables (callables defeat Numba's on-disk cache).
 
 import math
 
-from numba import njit
+from . import kernel
 
 # Hidden and output activation codes. SOFTMAX and EXP only appear as outputs.
 IDENTITY = 0
@@ -70,5 +70,5 @@ def derivative_from_output(a, code):
     return a * 0 + 1
 
 
-activate = njit(cache=True, inline="always")(activate_scalar)
-derivative = njit(cache=True, inline="always")(derivative_from_output)
+activate = kernel(activate_scalar, inline="always")
+derivative = kernel(derivative_from_output, inline="always")

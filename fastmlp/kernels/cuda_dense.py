@@ -30,9 +30,10 @@ disk (``cache=True``).
 import math
 import os
 
+import numpy as np
 from numba import cuda, float64
 
-from . import dense
+from . import dense, updates
 from .activations import (
     BINARY_LOG_LOSS,
     IDENTITY,
@@ -42,7 +43,6 @@ from .activations import (
     activate_scalar,
     derivative_from_output,
 )
-from . import updates
 
 TILE_MAX = 32
 """Largest tile: 32 x 32 = 1024 threads, CUDA's limit per block."""
@@ -130,12 +130,19 @@ def adam_step_size(hyper, step):
     return updates.adam_step_size.py_func(hyper, step)
 
 
+def typed_hyper(hyper, like):
+    """``updates.typed_hyper`` on the host: the hyperparameter vector the device
+    step reads, in the dtype of ``like``."""
+    return updates.typed_hyper.py_func(np.asarray(hyper, dtype=np.float64), like)
+
+
 activate = cuda.jit(device=True)(activate_scalar)
 derivative = cuda.jit(device=True)(derivative_from_output)
 row_index = cuda.jit(device=True)(dense.row_index.py_func)
 data_loss = cuda.jit(device=True)(dense.data_loss.py_func)
 loss_of = cuda.jit(device=True)(loss_scalar)
 updated = cuda.jit(device=True)(updates.updated.py_func)
+unpack_hyper = cuda.jit(device=True)(updates.unpack.py_func)
 
 
 # --------------------------------------------------------------------------
@@ -158,6 +165,14 @@ def block_sum(sh, value):
     total = sh[0]
     cuda.syncthreads()
     return total
+
+
+@cuda.jit(device=True)
+def in_dtype(like, x):
+    """``x`` rounded to the dtype of the array ``like`` (as ``updates.in_dtype``)."""
+    cast = cuda.local.array(1, dtype=like.dtype)
+    cast[0] = x
+    return cast[0]
 
 
 @cuda.jit(device=True)
@@ -296,28 +311,29 @@ def output_delta_kernel(P, D, off, rows, cols, Y, sw, weighted, order, start, co
 
 
 @cuda.jit(cache=True)
-def finalize_update_kernel(params, grad, n_coef, alpha, scal, solver, state, lr_t, momentum,
-                           nesterov, beta_1, beta_2, epsilon, partial):
+def finalize_update_kernel(params, grad, n_coef, alpha, scal, solver, state, lr_t, h,
+                           partial):
     """One thread per parameter: ``g = (g + alpha W) / sum w`` on coefficients and
-    ``g / sum w`` on intercepts (``dense.finalize_gradient``), then the sgd or adam
-    step ``updates.updated`` (skipped for NO_UPDATE); per-block sums of W^2 (before
-    the step) go to ``partial``."""
+    ``g / sum w`` on intercepts, stored in ``grad``; then the sgd or adam step
+    ``updates.updated`` (none for NO_UPDATE) with ``h = updates.typed_hyper``; as
+    ``updates.step_all``, in the parameters' dtype. Per-block sums of W^2 (before
+    the step, float64) go to ``partial``."""
     sh = cuda.shared.array(MAX_THREADS, dtype=float64)
     k = cuda.grid(1)
     squares = 0.0
     if k < params.shape[0]:
-        weight_sum = scal[WEIGHT_SUM]
         w = params[k]
+        weight_sum = in_dtype(params, scal[WEIGHT_SUM])
         if k < n_coef:
             squares = w * w
-            grad[k] = (grad[k] + alpha * w) / weight_sum
+            grad[k] = (grad[k] + in_dtype(params, alpha) * w) / weight_sum
         else:
             grad[k] = grad[k] / weight_sum
         if solver != NO_UPDATE:
             last = state.shape[0] - 1  # adam's v; sgd has one state row
             params[k], state[0, k], state[last, k] = updated(
-                w, state[0, k], state[last, k], grad[k], solver, lr_t, momentum,
-                nesterov, beta_1, beta_2, epsilon)
+                w, state[0, k], state[last, k], grad[k], solver, in_dtype(params, lr_t),
+                unpack_hyper(h))
     squares = block_sum(sh, squares)
     if cuda.threadIdx.x == 0:
         partial[cuda.blockIdx.x] = squares
@@ -414,20 +430,17 @@ def output_delta(P, D, off, rows, cols, Y, sw, weighted, order, start, contiguou
         softmax, scal, accumulate)
 
 
-def finalize_update(params, grad, n_coef, alpha, scal, solver, state, hyper, lr_t, partial):
+def finalize_update(params, grad, n_coef, alpha, scal, solver, state, h, lr_t, partial):
     """Launch ``finalize_update_kernel`` over the flat vector.
 
-    ``solver`` is ``updates.SGD``, ``updates.ADAM`` or NO_UPDATE; ``hyper`` =
-    (lr, momentum, nesterov, beta_1, beta_2, epsilon) as
-    ``StochasticOptimizer.hyper()``; ``lr_t`` is the step size (sgd: lr, adam:
-    ``adam_step_size``). ``state``: the optimizer's state rows on the device.
+    ``solver`` is ``updates.SGD``, ``updates.ADAM`` or NO_UPDATE; ``h`` the device
+    copy of ``typed_hyper(hyper)``; ``lr_t`` the step size (sgd: the learning rate,
+    adam: ``adam_step_size``); ``state`` the optimizer's state rows on the device.
     ``partial`` needs ``linear_blocks(params.size)`` slots; returns that count.
     """
     blocks = linear_blocks(params.shape[0])
-    _, momentum, nesterov, beta_1, beta_2, epsilon = (float(h) for h in hyper)
     finalize_update_kernel[blocks, threads_per_block()](
-        params, grad, n_coef, alpha, scal, solver, state, float(lr_t), momentum,
-        nesterov != 0, beta_1, beta_2, epsilon, partial)
+        params, grad, n_coef, float(alpha), scal, solver, state, float(lr_t), h, partial)
     return blocks
 
 

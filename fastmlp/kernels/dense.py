@@ -21,7 +21,7 @@ Nothing here allocates per block.
 import math
 
 import numpy as np
-from numba import njit
+from . import kernel
 
 from .activations import (
     BINARY_LOG_LOSS,
@@ -37,7 +37,7 @@ from .activations import (
 SMALL_GEMM = 20_000
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def gemm(A, B, out):
     """``out = A @ B`` for 2-D arrays of one dtype (any of A, B may be transposed views)."""
     n, k = A.shape
@@ -55,19 +55,19 @@ def gemm(A, B, out):
         np.dot(A, B, out)
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def layer_view(buf, off, rows, cols):
     """Row-major (rows, cols) view of ``buf`` starting at ``off``."""
     return buf[off : off + rows * cols].reshape((rows, cols))
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def coef_view(params, units, coef_off, i):
     """Coefficient matrix of layer ``i`` as a (units[i], units[i+1]) view of ``params``."""
     return layer_view(params, coef_off[i], units[i], units[i + 1])
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def activation_offsets(units, max_rows):
     """Offsets of each layer's (max_rows, units[i+1]) block in the scratch buffers."""
     n_layers = units.shape[0] - 1
@@ -78,7 +78,7 @@ def activation_offsets(units, max_rows):
     return off
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def bias_activate(Z, b, code):
     """In place: ``Z = f(Z + b)`` row by row; SOFTMAX normalises each row."""
     rows, cols = Z.shape
@@ -101,7 +101,7 @@ def bias_activate(Z, b, code):
                 Z[r, j] = activate(Z[r, j] + b[j], code)
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def row_index(order, start, r, contiguous):
     """Data row of the block's row ``r``: ``start + r`` or ``order[start + r]``."""
     if contiguous:
@@ -109,7 +109,7 @@ def row_index(order, start, r, contiguous):
     return order[start + r]
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def input_times_weights(X, indptr, indices, data, sparse, order, start, stop,
                         contiguous, xbuf, W, Z):
     """``Z = X[rows] @ W`` for the block's rows; dense rows are gathered into ``xbuf``
@@ -136,7 +136,7 @@ def input_times_weights(X, indptr, indices, data, sparse, order, start, stop,
     return block
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def input_weight_grad(indptr, indices, data, sparse, order, start, stop, contiguous,
                       block, delta, gW):
     """``gW = X[rows].T @ delta`` (dense block from ``input_times_weights``, or CSR)."""
@@ -153,7 +153,7 @@ def input_weight_grad(indptr, indices, data, sparse, order, start, stop, contigu
         gemm(block.T, delta, gW)
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def forward(X, indptr, indices, data, sparse, order, start, stop, contiguous, xbuf,
             params, units, coef_off, inter_off, act_off, acts, hidden_code, out_code):
     """Forward pass of the block; layer outputs go to ``acts``. Returns the input block."""
@@ -172,7 +172,7 @@ def forward(X, indptr, indices, data, sparse, order, start, stop, contiguous, xb
     return block
 
 
-@njit(cache=True, nogil=True, inline="always")
+@kernel(inline="always")
 def xlogy(x, y):
     """x * log(y), with 0 where x == 0 (as scipy.special.xlogy)."""
     if x == 0:
@@ -180,7 +180,7 @@ def xlogy(x, y):
     return x * math.log(y)
 
 
-@njit(cache=True, nogil=True, inline="always")
+@kernel(inline="always")
 def loss_term(p, y, loss_code, eps):
     """One output's loss before weighting and normalisation (see ``data_loss``):
     squared error (y - p)^2, poisson y log(y/p) - y + p, log-loss -y log p,
@@ -196,7 +196,7 @@ def loss_term(p, y, loss_code, eps):
     return -(xlogy(y, pc) + xlogy(1 - y, 1 - pc))
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def output_delta(P, Y, sw, weighted, order, start, contiguous, loss_code, eps, delta):
     """``delta = w * (P - Y)``; returns (sum_rows w * sum_j loss_term, sum_rows w)."""
     rows, cols = P.shape
@@ -216,7 +216,7 @@ def output_delta(P, Y, sw, weighted, order, start, contiguous, loss_code, eps, d
     return total, weight_sum
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def backward(indptr, indices, data, sparse, order, start, stop, contiguous, block,
              params, grad, units, coef_off, inter_off, act_off, acts, deltas, hidden_code):
     """Back-propagate the output delta (already in ``deltas``) and write the
@@ -245,7 +245,7 @@ def backward(indptr, indices, data, sparse, order, start, stop, contiguous, bloc
                     D_prev[r, j] *= derivative(A_prev[r, j], hidden_code)
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def block_loss_grad(X, indptr, indices, data, sparse, Y, sw, weighted, order, start, stop,
                     contiguous, params, grad, units, coef_off, inter_off, act_off,
                     hidden_code, out_code, loss_code, eps, acts, deltas, xbuf):
@@ -268,7 +268,7 @@ def block_loss_grad(X, indptr, indices, data, sparse, Y, sw, weighted, order, st
     return total, weight_sum
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def data_loss(total, weight_sum, loss_code, n_outputs):
     """Weighted mean loss as scikit-learn's LOSS_FUNCTIONS (squared error is
     half the mean over outputs; the others sum over outputs)."""
@@ -277,7 +277,7 @@ def data_loss(total, weight_sum, loss_code, n_outputs):
     return total / weight_sum
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def finalize_gradient(params, grad, n_coef, alpha, weight_sum):
     """In place: ``grad = (grad + alpha * W) / weight_sum`` on coefficients and
     ``grad / weight_sum`` on intercepts. Returns ``sum(W ** 2)`` for the L2 term."""

@@ -11,7 +11,7 @@ Each is one compiled call from Python. Argument groups shared by all three:
 import math
 
 import numpy as np
-from numba import njit
+from . import kernel
 
 from .dense import (
     activation_offsets,
@@ -21,10 +21,10 @@ from .dense import (
     forward,
     layer_view,
 )
-from .updates import ADAM, adam_step_size, update_all
+from .updates import ADAM, adam_step_size, step_all
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def run_epoch(X, indptr, indices, data, sparse, Y, sw, weighted, order, contiguous,
               batch_size, params, units, coef_off, inter_off, grad, n_coef,
               hidden_code, out_code, loss_code, eps, alpha, acts, deltas, xbuf,
@@ -48,21 +48,21 @@ def run_epoch(X, indptr, indices, data, sparse, Y, sw, weighted, order, contiguo
             X, indptr, indices, data, sparse, Y, sw, weighted, order, start, stop,
             contiguous, params, grad, units, coef_off, inter_off, act_off,
             hidden_code, out_code, loss_code, eps, acts, deltas, xbuf)
-        squares = finalize_gradient(params, grad, n_coef, alpha, weight_sum)
+        lr_t = lr
+        if solver == ADAM:
+            step[0] += 1
+            lr_t = adam_step_size(hyper, step[0])
+        squares = step_all(params, grad, state, solver, hyper, lr_t, n_coef, alpha,
+                           weight_sum)
         loss = data_loss(total, weight_sum, loss_code, n_outputs)
         loss += 0.5 * alpha * squares / weight_sum
         if not math.isfinite(loss):
             return math.nan
         accumulated += loss * (stop - start)
-        lr_t = lr
-        if solver == ADAM:
-            step[0] += 1
-            lr_t = adam_step_size(hyper, step[0])
-        update_all(params, grad, state, solver, hyper, lr_t)
     return accumulated
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def loss_grad(X, indptr, indices, data, sparse, Y, sw, weighted, params, units,
               coef_off, inter_off, grad, n_coef, hidden_code, out_code, loss_code,
               eps, alpha, chunk_rows, acts, deltas, xbuf, grad_chunk):
@@ -89,7 +89,7 @@ def loss_grad(X, indptr, indices, data, sparse, Y, sw, weighted, params, units,
     return data_loss(total, weight_sum, loss_code, n_outputs) + 0.5 * alpha * squares / weight_sum
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def predict(X, indptr, indices, data, sparse, n_rows, params, units, coef_off,
             inter_off, hidden_code, out_code, chunk_rows, out):
     """Forward pass over all rows, ``chunk_rows`` at a time; writes the output

@@ -23,14 +23,14 @@ scalar helpers (activate, derivative, loss_term, updated) inline for free.
 import math
 
 import numpy as np
-from numba import njit
+from . import kernel
 
 from .activations import SOFTMAX, activate, derivative
 from .dense import data_loss, loss_term
-from .updates import ADAM, adam_step_size, updated
+from .updates import ADAM, adam_step_size, in_dtype, step_all, typed_hyper, unpack, updated
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def run_epoch_rows(X, indptr, indices, data, sparse, Y, sw, weighted, order, contiguous,
                    batch_size, params, units, coef_off, inter_off, grad, n_coef,
                    hidden_code, out_code, loss_code, eps, alpha, solver, hyper, state, step):
@@ -46,11 +46,12 @@ def run_epoch_rows(X, indptr, indices, data, sparse, Y, sw, weighted, order, con
     deltas = np.empty_like(acts)
     out_a = lay_off[n_layers]
     fused = batch_size == 1
-    momentum, nesterov = hyper[1], hyper[2] != 0
-    beta_1, beta_2, epsilon = hyper[3], hyper[4], hyper[5]
+    h = typed_hyper(hyper, params)
+    alpha_c = in_dtype(h, alpha)
+    hs = unpack(h)
     # sgd without momentum needs no velocity (p -= lr g); the per-sample path
     # then leaves the velocity untouched instead of storing -lr g in it.
-    plain_sgd = solver != ADAM and momentum == 0
+    plain_sgd = solver != ADAM and hyper[1] == 0
     s0 = state[0]
     s1 = state[state.shape[0] - 1]  # adam's v; sgd has one state row
     accumulated = 0.0
@@ -60,6 +61,7 @@ def run_epoch_rows(X, indptr, indices, data, sparse, Y, sw, weighted, order, con
         if solver == ADAM:
             step[0] += 1
             lr_t = adam_step_size(hyper, step[0])
+        lr_c = in_dtype(h, lr_t)
         if not fused:
             grad[:] = 0
         total = 0.0
@@ -68,6 +70,7 @@ def run_epoch_rows(X, indptr, indices, data, sparse, Y, sw, weighted, order, con
         for r in range(start, stop):
             row = r if contiguous else order[r]
             w = sw[row] if weighted else 1.0
+            w_c = in_dtype(h, w)
             # input row -> acts[0 : n_features]
             if sparse:
                 acts[: units[0]] = 0
@@ -115,7 +118,7 @@ def run_epoch_rows(X, indptr, indices, data, sparse, Y, sw, weighted, order, con
                 p = acts[out_a + j]
                 y = Y[row, j]
                 row_loss += loss_term(p, y, loss_code, eps)
-                deltas[out_a + j] = (p - y) * w
+                deltas[out_a + j] = (p - y) * w_c
             total += w * row_loss
             weight_sum += w
             # backward (fused: update each parameter once its gradient is known)
@@ -131,19 +134,17 @@ def run_epoch_rows(X, indptr, indices, data, sparse, Y, sw, weighted, order, con
                             deltas[ia + k] = wk * d * derivative(a, hidden_code)
                         if fused:
                             squares += wk * wk
-                            g = (a * d + alpha * wk) / w
+                            g = (a * d + alpha_c * wk) / w_c
                             if plain_sgd:
-                                params[w0 + k] = wk - lr_t * g
+                                params[w0 + k] = wk - lr_c * g
                             else:
                                 params[w0 + k], s0[w0 + k], s1[w0 + k] = updated(
-                                    wk, s0[w0 + k], s1[w0 + k], g, solver, lr_t,
-                                    momentum, nesterov, beta_1, beta_2, epsilon)
+                                    wk, s0[w0 + k], s1[w0 + k], g, solver, lr_c, hs)
                         else:
                             grad[w0 + k] += a * d
                     if fused:
                         params[b0], s0[b0], s1[b0] = updated(
-                            params[b0], s0[b0], s1[b0], d / w,
-                            solver, lr_t, momentum, nesterov, beta_1, beta_2, epsilon)
+                            params[b0], s0[b0], s1[b0], d / w_c, solver, lr_c, hs)
                     else:
                         grad[b0] += d
                     continue
@@ -157,13 +158,12 @@ def run_epoch_rows(X, indptr, indices, data, sparse, Y, sw, weighted, order, con
                             wk = params[base + j]
                             back += wk * d
                             squares += wk * wk
-                            g = (a * d + alpha * wk) / w
+                            g = (a * d + alpha_c * wk) / w_c
                             if plain_sgd:
-                                params[base + j] = wk - lr_t * g
+                                params[base + j] = wk - lr_c * g
                             else:
                                 params[base + j], s0[base + j], s1[base + j] = updated(
-                                    wk, s0[base + j], s1[base + j], g, solver, lr_t,
-                                    momentum, nesterov, beta_1, beta_2, epsilon)
+                                    wk, s0[base + j], s1[base + j], g, solver, lr_c, hs)
                     else:
                         for j in range(n_out):
                             d = deltas[oa + j]
@@ -175,20 +175,12 @@ def run_epoch_rows(X, indptr, indices, data, sparse, Y, sw, weighted, order, con
                     if fused:
                         params[b0 + j], s0[b0 + j], s1[b0 + j] = updated(
                             params[b0 + j], s0[b0 + j], s1[b0 + j],
-                            deltas[oa + j] / w, solver, lr_t,
-                            momentum, nesterov, beta_1, beta_2, epsilon)
+                            deltas[oa + j] / w_c, solver, lr_c, hs)
                     else:
                         grad[b0 + j] += deltas[oa + j]
         if not fused:
-            # finalize the summed gradient (+ alpha W, / weight sum) and step
-            for k in range(params.shape[0]):
-                g = grad[k]
-                if k < n_coef:
-                    squares += params[k] * params[k]
-                    g += alpha * params[k]
-                params[k], s0[k], s1[k] = updated(
-                    params[k], s0[k], s1[k], g / weight_sum, solver, lr_t,
-                    momentum, nesterov, beta_1, beta_2, epsilon)
+            squares = step_all(params, grad, state, solver, hyper, lr_t, n_coef, alpha,
+                               weight_sum)
         loss = data_loss(total, weight_sum, loss_code, n_outputs)
         loss += 0.5 * alpha * squares / weight_sum
         if not math.isfinite(loss):
