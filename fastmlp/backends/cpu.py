@@ -4,6 +4,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..kernels import epoch, rows
+from .threads import blas_threads_for, largest_product
 
 # Rows per block for full-data passes (prediction, L-BFGS): bounds scratch memory.
 CHUNK_ROWS = 4096
@@ -97,7 +98,8 @@ class Trainer:
         solver = (optimizer.code, optimizer.hyper(), optimizer.state, optimizer.step)
         if self.use_rows_path:
             return rows.run_epoch_rows(*common, *solver)
-        return epoch.run_epoch(*common, *self._block_scratch(), *solver)
+        with blas_threads_for(largest_product(self.network.units, self.batch_size)):
+            return epoch.run_epoch(*common, *self._block_scratch(), *solver)
 
     def loss_grad(self, x):
         """Loss and float64 gradient at the flat parameters ``x`` (L-BFGS objective)."""
@@ -111,10 +113,11 @@ class Trainer:
         rows, acts, deltas, xbuf, grad_chunk = self._chunk_scratch
         self.network.params[:] = x
         n_coef, hidden, out, loss, eps, alpha = self._codes()
-        value = epoch.loss_grad(
-            *self.inputs, self.Y, self.sw, self.weighted, *network_arrays(self.network),
-            self.grad, n_coef, hidden, out, loss, eps, alpha, rows, acts, deltas, xbuf,
-            grad_chunk)
+        with blas_threads_for(largest_product(self.network.units, rows)):
+            value = epoch.loss_grad(
+                *self.inputs, self.Y, self.sw, self.weighted, *network_arrays(self.network),
+                self.grad, n_coef, hidden, out, loss, eps, alpha, rows, acts, deltas, xbuf,
+                grad_chunk)
         return value, self.grad.astype(np.float64)
 
     def pull_params(self):
@@ -123,9 +126,16 @@ class Trainer:
 
 def predict(network, X):
     """Output-layer activations, shape (n_samples, n_outputs), in the network's dtype."""
+    if isinstance(X, np.ndarray) and X.shape[0] * network.n_coef <= ROWS_PATH_MACS:
+        # few rows: plain loops, no BLAS, no chunk scratch (the latency path)
+        return rows.predict_rows(np.ascontiguousarray(X, dtype=network.dtype),
+                                 *network_arrays(network), network.hidden_code,
+                                 network.out_code)
     inputs = input_arrays(X, network.dtype)
     n_rows = X.shape[0]
     out = np.empty((n_rows, network.units[-1]), dtype=network.dtype)
-    epoch.predict(*inputs, n_rows, *network_arrays(network), network.hidden_code,
-                  network.out_code, max(1, min(CHUNK_ROWS, n_rows)), out)
+    chunk = max(1, min(CHUNK_ROWS, n_rows))
+    with blas_threads_for(largest_product(network.units, chunk)):
+        epoch.predict(*inputs, n_rows, *network_arrays(network), network.hidden_code,
+                      network.out_code, chunk, out)
     return out

@@ -16,7 +16,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state, shuffle
 from sklearn.utils._param_validation import Interval, Options, StrOptions
-from sklearn.utils.validation import _check_sample_weight, validate_data
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from ..backends import get_backend, resolve_device
 from ..kernels.activations import BINARY_LOG_LOSS, LOG_LOSS, POISSON, SQUARED_ERROR
@@ -24,6 +24,7 @@ from ..network import Network
 from ..solvers import StochasticOptimizer, check_lbfgs_result, minimize_lbfgs
 
 _STOCHASTIC_SOLVERS = ("sgd", "adam")
+_FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 _NON_FINITE_MESSAGE = (
     "Solver produced non-finite parameter weights. The input data may"
@@ -131,8 +132,8 @@ class BaseMLP(BaseEstimator, ABC):
     # ------------------------------------------------------------- network
     def _current_network(self):
         """The fitted network; rebuilt from coefs_/intercepts_ if a user replaced them."""
-        network = self._network
-        if network.views_of_params(self.coefs_, self.intercepts_):
+        network = getattr(self, "_network", None)
+        if network is not None and network.views_of_params(self.coefs_, self.intercepts_):
             return network
         return Network.from_arrays(self.coefs_, self.intercepts_, self.activation,
                                    self.out_activation_)
@@ -389,8 +390,22 @@ class BaseMLP(BaseEstimator, ABC):
     def _forward(self, X, check_input=True):
         """Output-layer activations for X, shape (n_samples, n_outputs)."""
         if check_input:
-            X = validate_data(self, X, accept_sparse=["csr", "csc"], reset=False)
+            X = self._validate_predict_input(X)
         return self._backend().predict(self._current_network(), X)
+
+    def _validate_predict_input(self, X):
+        """``validate_data`` for prediction, with a shortcut for the latency case:
+        a few rows of a float ndarray of the right width, all finite, from a
+        model fitted without feature names pass as they are."""
+        if (type(X) is np.ndarray and X.ndim == 2 and 0 < X.shape[0] <= 64
+                and X.dtype in _FLOAT_DTYPES and X.shape[1] == self.n_features_in_
+                and not hasattr(self, "feature_names_in_") and np.isfinite(X).all()):
+            return X
+        return validate_data(self, X, accept_sparse=["csr", "csc"], reset=False)
+
+    def _check_is_fitted(self):
+        if not hasattr(self, "coefs_"):
+            check_is_fitted(self)  # raises NotFittedError with scikit-learn's message
 
     def _score_with_function(self, X, y, sample_weight, score_function):
         """Score without input validation (it would drop feature names)."""

@@ -7,7 +7,7 @@ from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils import column_or_1d
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import type_of_target, unique_labels
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import validate_data
 
 from ._base import _ATTRIBUTES_DOC, _PARAMETERS_DOC, BaseMLP, unchanged_on_error
 
@@ -102,7 +102,7 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         y : ndarray, shape (n_samples,) or (n_samples, n_classes)
             The predicted classes.
         """
-        check_is_fitted(self)
+        self._check_is_fitted()
         return self._predict(X)
 
     def _predict(self, X, check_input=True):
@@ -180,12 +180,15 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         y_prob : ndarray of shape (n_samples, n_classes)
             Probability of each class, in the order of ``classes_``.
         """
-        check_is_fitted(self)
+        self._check_is_fitted()
         y_pred = self._forward(X)
         if self.n_outputs_ == 1:
             y_pred = y_pred.ravel()
         if y_pred.ndim == 1:
-            return np.vstack([1 - y_pred, y_pred]).T
+            proba = np.empty((y_pred.shape[0], 2), dtype=y_pred.dtype)
+            proba[:, 1] = y_pred
+            np.subtract(1, y_pred, out=proba[:, 0])
+            return proba
         return y_pred
 
     def __sklearn_tags__(self):

@@ -303,7 +303,7 @@ def output_delta_kernel(P, D, off, rows, cols, Y, sw, weighted, order, start, co
     weight_sum = block_sum(sh, weight_sum)
     if tid == 0:
         if accumulate:
-            scal[TOTAL] += total
+            scal[TOTAL] = total
             scal[WEIGHT_SUM] += weight_sum
         else:
             scal[TOTAL] = total

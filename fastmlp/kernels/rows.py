@@ -31,6 +31,54 @@ from .updates import ADAM, adam_step_size, in_dtype, step_all, typed_hyper, unpa
 
 
 @kernel
+def row_offsets(units):
+    """Offsets of the input and of each layer's outputs in a row vector."""
+    lay_off = np.zeros(units.shape[0] + 1, dtype=np.int64)
+    for i in range(units.shape[0]):
+        lay_off[i + 1] = lay_off[i] + units[i]
+    return lay_off
+
+
+@kernel(inline="always")
+def forward_row(params, units, coef_off, inter_off, lay_off, hidden_code, out_code, acts):
+    """Forward pass of the row in ``acts[:units[0]]``; layer i's outputs go to
+    ``acts[lay_off[i + 1]:]``."""
+    n_layers = units.shape[0] - 1
+    for i in range(n_layers):
+        n_in, n_out = units[i], units[i + 1]
+        ia, oa, w0, b0 = lay_off[i], lay_off[i + 1], coef_off[i], inter_off[i]
+        if n_out == 1:  # a dot product: W's single column is contiguous
+            z = params[b0]
+            for k in range(n_in):
+                z += acts[ia + k] * params[w0 + k]
+            acts[oa] = z
+        else:
+            for j in range(n_out):
+                acts[oa + j] = params[b0 + j]
+            for k in range(n_in):
+                a = acts[ia + k]
+                if a != 0:
+                    base = w0 + k * n_out
+                    for j in range(n_out):
+                        acts[oa + j] += a * params[base + j]
+        code = out_code if i == n_layers - 1 else hidden_code
+        if code == SOFTMAX:
+            zmax = acts[oa]
+            for j in range(n_out):
+                zmax = max(zmax, acts[oa + j])
+            norm = 0.0
+            for j in range(n_out):
+                e = math.exp(acts[oa + j] - zmax)
+                acts[oa + j] = e
+                norm += e
+            for j in range(n_out):
+                acts[oa + j] /= norm
+        else:
+            for j in range(n_out):
+                acts[oa + j] = activate(acts[oa + j], code)
+
+
+@kernel
 def run_epoch_rows(X, indptr, indices, data, sparse, Y, sw, weighted, order, contiguous,
                    batch_size, params, units, coef_off, inter_off, grad, n_coef,
                    hidden_code, out_code, loss_code, eps, alpha, solver, hyper, state, step):
@@ -39,9 +87,7 @@ def run_epoch_rows(X, indptr, indices, data, sparse, Y, sw, weighted, order, con
     n = order.shape[0]
     n_layers = units.shape[0] - 1
     n_outputs = units[n_layers]
-    lay_off = np.zeros(n_layers + 2, dtype=np.int64)
-    for i in range(n_layers + 1):
-        lay_off[i + 1] = lay_off[i] + units[i]
+    lay_off = row_offsets(units)
     acts = np.empty(lay_off[n_layers + 1], dtype=params.dtype)
     deltas = np.empty_like(acts)
     out_a = lay_off[n_layers]
@@ -79,39 +125,8 @@ def run_epoch_rows(X, indptr, indices, data, sparse, Y, sw, weighted, order, con
             else:
                 for k in range(units[0]):
                     acts[k] = X[row, k]
-            # forward
-            for i in range(n_layers):
-                n_in, n_out = units[i], units[i + 1]
-                ia, oa, w0, b0 = lay_off[i], lay_off[i + 1], coef_off[i], inter_off[i]
-                if n_out == 1:  # a dot product: W's single column is contiguous
-                    z = params[b0]
-                    for k in range(n_in):
-                        z += acts[ia + k] * params[w0 + k]
-                    acts[oa] = z
-                else:
-                    for j in range(n_out):
-                        acts[oa + j] = params[b0 + j]
-                    for k in range(n_in):
-                        a = acts[ia + k]
-                        if a != 0:
-                            base = w0 + k * n_out
-                            for j in range(n_out):
-                                acts[oa + j] += a * params[base + j]
-                code = out_code if i == n_layers - 1 else hidden_code
-                if code == SOFTMAX:
-                    zmax = acts[oa]
-                    for j in range(n_out):
-                        zmax = max(zmax, acts[oa + j])
-                    norm = 0.0
-                    for j in range(n_out):
-                        e = math.exp(acts[oa + j] - zmax)
-                        acts[oa + j] = e
-                        norm += e
-                    for j in range(n_out):
-                        acts[oa + j] /= norm
-                else:
-                    for j in range(n_out):
-                        acts[oa + j] = activate(acts[oa + j], code)
+            forward_row(params, units, coef_off, inter_off, lay_off, hidden_code, out_code,
+                        acts)
             # output delta w (p - y) and loss
             row_loss = 0.0
             for j in range(n_outputs):
@@ -187,3 +202,20 @@ def run_epoch_rows(X, indptr, indices, data, sparse, Y, sw, weighted, order, con
             return math.nan
         accumulated += loss * (stop - start)
     return accumulated
+
+
+@kernel
+def predict_rows(X, params, units, coef_off, inter_off, hidden_code, out_code):
+    """Output activations of a few dense rows, without BLAS or block scratch: the
+    low-latency path of ``predict`` (one row costs about as much as a call)."""
+    n_layers = units.shape[0] - 1
+    lay_off = row_offsets(units)
+    acts = np.empty(lay_off[n_layers + 1], dtype=params.dtype)
+    out = np.empty((X.shape[0], units[n_layers]), dtype=params.dtype)
+    for row in range(X.shape[0]):
+        for k in range(units[0]):
+            acts[k] = X[row, k]
+        forward_row(params, units, coef_off, inter_off, lay_off, hidden_code, out_code, acts)
+        for j in range(units[n_layers]):
+            out[row, j] = acts[lay_off[n_layers] + j]
+    return out
