@@ -6,20 +6,25 @@ The interface is the CPU backend's (``backends/cpu.py``): ``Trainer`` and
 - ``Trainer`` copies X, the targets, the sample weights and the parameters to the
   device once, allocates every scratch buffer once, and keeps the optimizer state
   on the device between epochs. Per epoch it uploads the shuffled row order
-  (batches are gathered on the device) and copies back one scalar, the epoch loss.
-  ``pull_params`` copies the parameters (and the optimizer state) back to the host.
+  (batches are gathered on the device) and, only when a schedule changed them,
+  the 8 optimizer hyperparameters; it copies back one scalar, the epoch loss,
+  accumulated on the device. ``pull_params`` copies the parameters (and the
+  optimizer state) back to the host.
 - The epoch is a Python loop of asynchronous kernel launches per mini-batch
   (gather, forward per layer, output delta + loss, backward per layer, fused
-  finalize + optimizer step, loss bookkeeping); nothing in it waits for the device.
+  finalize + optimizer step, loss bookkeeping: 3 x n_layers + 3 launches, plus
+  the gather when shuffled); nothing in it waits for the device. Adam's per-batch
+  step size is computed on the host and passed as a launch argument. The Python
+  cost of each launch (tens of microseconds) is what bounds small-batch speed.
 - For L-BFGS, ``loss_grad`` uploads scipy's float64 point (cast to the training
   dtype), runs the full-data pass in chunks of ``CHUNK_ROWS`` rows on the device,
   and returns the loss and the gradient to scipy on the host.
 - ``predict`` uploads the parameters and X in chunks of ``CHUNK_ROWS`` rows.
 
 Sparse input is densified on the host before upload (``X.toarray()``): the CUDA
-path has no CSR kernel, so a sparse X needs n_samples x n_features of device memory.
+path has no CSR kernel, so training on a sparse X needs n_samples x n_features
+of host and device memory (prediction densifies one chunk at a time).
 """
-
 
 import numpy as np
 import scipy.sparse as sp
@@ -97,16 +102,17 @@ class Scratch:
     """Device buffers for blocks of at most ``capacity`` rows, allocated once.
 
     ``acts`` / ``deltas``: every layer's outputs / deltas, layer ``i`` at
-    ``act_off[i]``; ``xbuf``: gathered input rows (only when ``gather``).
+    ``act_off[i]``; ``xbuf``: a block of input rows (gathered or uploaded), only
+    when ``input_rows``.
     """
 
-    def __init__(self, net, capacity, gather):
+    def __init__(self, net, capacity, input_rows):
         widths = net.units[1:]
         self.capacity = capacity
         self.act_off = [capacity * sum(widths[:i]) for i in range(len(widths) + 1)]
         self.acts = cuda.device_array(max(1, self.act_off[-1]), dtype=net.dtype)
         self.deltas = cuda.device_array_like(self.acts)
-        n_x = capacity * net.units[0] if gather else 1
+        n_x = capacity * net.units[0] if input_rows else 1
         self.xbuf = cuda.device_array(n_x, dtype=net.dtype)
 
     def output_offset(self, net):
@@ -149,7 +155,7 @@ class Trainer:
         self.eps = float(np.finfo(dtype).eps)
         self.batch_size = batch_size
         self.order = cuda.device_array(self.n_samples, dtype=np.int64)
-        self.batch = Scratch(self.net, batch_size, gather=True)
+        self.batch = Scratch(self.net, batch_size, input_rows=True)
         self.chunk = None
         n_params = network.params.shape[0]
         self.grad = cuda.device_array(n_params, dtype=dtype)
@@ -227,7 +233,7 @@ class Trainer:
         """Loss and float64 gradient at the flat parameters ``x`` (L-BFGS objective)."""
         if self.chunk is None:
             self.chunk = Scratch(self.net, max(1, min(CHUNK_ROWS, self.n_samples)),
-                                 gather=False)
+                                 input_rows=False)
         self.net.params.copy_to_device(np.ascontiguousarray(x, dtype=self.net.dtype))
         capacity = self.chunk.capacity
         for c, start in enumerate(range(0, self.n_samples, capacity)):
@@ -247,18 +253,18 @@ class Trainer:
 
 def predict(network, X):
     """Output-layer activations, shape (n_samples, n_outputs), as a host array in the
-    network's dtype; X (densified if sparse) goes to the device ``CHUNK_ROWS`` rows
-    at a time."""
+    network's dtype. X goes to the device ``CHUNK_ROWS`` rows at a time (a sparse
+    X is densified one chunk at a time)."""
     net = DeviceNetwork(network)
-    X = dense_input(X, net.dtype)
-    n_rows, n_out = X.shape[0], net.units[-1]
+    n_rows, n_in, n_out = X.shape[0], net.units[0], net.units[-1]
     out = np.empty((n_rows, n_out), dtype=net.dtype)
     capacity = max(1, min(CHUNK_ROWS, n_rows))
-    scratch = Scratch(net, capacity, gather=True)
+    scratch = Scratch(net, capacity, input_rows=True)
     off = scratch.output_offset(net)
     for start in range(0, n_rows, capacity):
         rows = min(capacity, n_rows - start)
-        scratch.xbuf[: rows * net.units[0]].copy_to_device(X[start : start + rows].reshape(-1))
+        block = dense_input(X[start : start + rows], net.dtype)
+        scratch.xbuf[: rows * n_in].copy_to_device(block.reshape(-1))
         net.forward(scratch, scratch.xbuf, 0, rows)
         if net.out_code == SOFTMAX:
             kern.softmax_rows(scratch.acts, off, rows, n_out)

@@ -48,8 +48,11 @@ TILE_MAX = 32
 """Largest tile: 32 x 32 = 1024 threads, CUDA's limit per block."""
 
 MAX_THREADS = TILE_MAX * TILE_MAX
+# Row length of the shared tiles: one padding column keeps column-wise writes
+# free of bank conflicts (a module constant, as shared-array shapes must be).
+TILE_ROW = TILE_MAX + 1
 
-TILE = int(os.environ.get("FASTMLP_CUDA_TILE", "16"))
+TILE = 16
 
 NO_UPDATE = -1
 """Solver code for ``finalize_update``: finalize the gradient only (L-BFGS)."""
@@ -89,6 +92,9 @@ def set_tile(tile):
     return previous
 
 
+set_tile(os.environ.get("FASTMLP_CUDA_TILE", TILE))
+
+
 def threads_per_block():
     """Threads per block of the 1-D kernels: ``TILE ** 2``."""
     return TILE * TILE
@@ -104,7 +110,7 @@ def linear_blocks(n):
 # Plain-Python scalar math, compiled for the device below (and njit-able).
 
 def loss_scalar(p, y, loss_code, eps):
-    """Loss of one output ``p`` against its target ``y`` (``dense.output_delta``).
+    """Loss of one output ``p`` against its target ``y``, as ``dense.loss_term``.
 
     squared error (y - p)^2; poisson y log(y / p) - y + p; log-loss -y log p;
     binary log-loss -(y log p + (1 - y) log(1 - p)); p clipped to [eps, 1 - eps]
@@ -176,15 +182,23 @@ def in_dtype(like, x):
 
 
 @cuda.jit(device=True)
-def load_tile(tile, M, off, ld, trans, r, c, n_r, n_c):
-    """``tile[ty, tx] = op(M)[r, c]`` (0 outside n_r x n_c); ``op(M)[r, c]`` is
-    ``M[off + r * ld + c]``, or ``M[off + c * ld + r]`` when ``trans``."""
-    ty = cuda.threadIdx.y
-    tx = cuda.threadIdx.x
+def load_tile(tile, M, off, ld, trans, r0, c0, n_r, n_c, ones_row):
+    """Load the tile of ``op(M)`` at (r0, c0) into shared memory, zero-padded
+    outside n_r x n_c; with ``ones_row`` row ``n_r`` reads as ones.
+
+    ``op(M)[r, c]`` is ``M[off + r * ld + c]``, or ``M[off + c * ld + r]`` when
+    ``trans``; either way consecutive threads read consecutive addresses.
+    """
+    a = cuda.threadIdx.x if trans else cuda.threadIdx.y
+    b = cuda.threadIdx.y if trans else cuda.threadIdx.x
+    r = r0 + a
+    c = c0 + b
     if r < n_r and c < n_c:
-        tile[ty, tx] = M[off + (c * ld + r if trans else r * ld + c)]
+        tile[a, b] = M[off + (c * ld + r if trans else r * ld + c)]
+    elif ones_row and r == n_r and c < n_c:
+        tile[a, b] = 1
     else:
-        tile[ty, tx] = 0
+        tile[a, b] = 0
 
 
 @cuda.jit(device=True)
@@ -228,29 +242,28 @@ def gemm_kernel(A, a_off, a_ld, a_trans, B, b_off, b_ld, b_trans, C, c_off, n, m
                 epilogue, extra_off, aux, code, accumulate):
     """Shared-memory tiled ``op(A) @ op(B)`` (n x k times k x m) with a fused
     epilogue; one thread per output element, tile = blockDim.x = blockDim.y."""
-    sA = cuda.shared.array((TILE_MAX, TILE_MAX), dtype=C.dtype)
-    sB = cuda.shared.array((TILE_MAX, TILE_MAX), dtype=C.dtype)
-    acc = cuda.local.array(1, dtype=C.dtype)
+    sA = cuda.shared.array((TILE_MAX, TILE_ROW), dtype=C.dtype)
+    sB = cuda.shared.array((TILE_MAX, TILE_ROW), dtype=C.dtype)
     t = cuda.blockDim.x
     ty = cuda.threadIdx.y
     tx = cuda.threadIdx.x
-    i = cuda.blockIdx.y * t + ty
-    j = cuda.blockIdx.x * t + tx
+    i0 = cuda.blockIdx.y * t
+    j0 = cuda.blockIdx.x * t
     # WEIGHT_GRAD appends a row of ones to op(A): row n of the product is the
     # column sum of op(B), i.e. the bias gradient db = sum_rows(delta).
-    n_out = n + 1 if epilogue == WEIGHT_GRAD else n
-    acc[0] = 0
+    ones_row = epilogue == WEIGHT_GRAD
+    acc = in_dtype(C, 0)
     for p0 in range(0, k, t):
-        load_tile(sA, A, a_off, a_ld, a_trans, i, p0 + tx, n, k)
-        if i == n and n_out > n and p0 + tx < k:
-            sA[ty, tx] = 1
-        load_tile(sB, B, b_off, b_ld, b_trans, p0 + ty, j, k, m)
+        load_tile(sA, A, a_off, a_ld, a_trans, i0, p0, n, k, ones_row)
+        load_tile(sB, B, b_off, b_ld, b_trans, p0, j0, k, m, False)
         cuda.syncthreads()
         for q in range(t):
-            acc[0] += sA[ty, q] * sB[q, tx]
+            acc += sA[ty, q] * sB[q, tx]
         cuda.syncthreads()
-    if i < n_out and j < m:
-        store_product(C, c_off, i, j, n, m, acc[0], epilogue, B, extra_off, aux, code,
+    i = i0 + ty
+    j = j0 + tx
+    if (i < n or (ones_row and i == n)) and j < m:
+        store_product(C, c_off, i, j, n, m, acc, epilogue, B, extra_off, aux, code,
                       accumulate)
 
 
@@ -303,7 +316,7 @@ def output_delta_kernel(P, D, off, rows, cols, Y, sw, weighted, order, start, co
     weight_sum = block_sum(sh, weight_sum)
     if tid == 0:
         if accumulate:
-            scal[TOTAL] = total
+            scal[TOTAL] += total
             scal[WEIGHT_SUM] += weight_sum
         else:
             scal[TOTAL] = total
@@ -439,6 +452,9 @@ def finalize_update(params, grad, n_coef, alpha, scal, solver, state, h, lr_t, p
     ``partial`` needs ``linear_blocks(params.size)`` slots; returns that count.
     """
     blocks = linear_blocks(params.shape[0])
+    if partial.shape[0] < blocks:
+        raise ValueError(f"partial has {partial.shape[0]} slots, the launch needs {blocks} "
+                         "(was the tile shrunk after the buffers were allocated?)")
     finalize_update_kernel[blocks, threads_per_block()](
         params, grad, n_coef, float(alpha), scal, solver, state, float(lr_t), h, partial)
     return blocks

@@ -1,0 +1,90 @@
+"""Compile every CUDA kernel to PTX for the real CUDA target, in float32 and float64.
+
+The simulator runs kernels as Python, so it cannot catch what only Numba's CUDA
+compiler rejects (typing, unsupported builtins). This script needs no GPU, only
+the CUDA toolkit's NVVM; it must run with NUMBA_ENABLE_CUDASIM unset.
+``test_cuda_device.py`` runs it in a subprocess. Exit status 77: no toolkit.
+
+Kernel signatures are built from parameter names (arrays of the training dtype,
+float64 buffers, flags, reals, and int64 for everything else), so a new
+``*_kernel`` in ``cuda_dense`` is covered without editing this file.
+"""
+
+import inspect
+import sys
+
+from numba import cuda, types
+
+DTYPE_ARRAYS = {"A", "B", "C", "aux", "X", "xbuf", "Z", "P", "D", "params", "grad", "h"}
+DTYPE_MATRICES = {"Y", "state"}
+FLOAT64_ARRAYS = {"sw", "scal", "partial"}
+INDEX_ARRAYS = {"order"}
+FLAGS = {"a_trans", "b_trans", "accumulate", "weighted", "contiguous", "softmax",
+         "nesterov", "first"}
+REALS = {"eps", "alpha", "lr_t", "momentum", "beta_1", "beta_2", "epsilon"}
+CC = (8, 0)
+
+
+def argument_type(name, dtype):
+    if name in DTYPE_ARRAYS:
+        return types.Array(dtype, 1, "C")
+    if name in DTYPE_MATRICES:
+        return types.Array(dtype, 2, "C")
+    if name in FLOAT64_ARRAYS:
+        return types.Array(types.float64, 1, "C")
+    if name in INDEX_ARRAYS:
+        return types.Array(types.int64, 1, "C")
+    if name in FLAGS:
+        return types.boolean
+    if name in REALS:
+        return types.float64
+    return types.int64
+
+
+def without_device():
+    """Numba's built-in CUDA target asks the current device for its compute
+    capability when it compiles device functions; answer for it."""
+    import numba.cuda.dispatcher as dispatcher
+
+    class Device:
+        compute_capability = CC
+
+    if hasattr(dispatcher, "get_current_device"):
+        dispatcher.get_current_device = lambda: Device()
+
+
+def toolkit_missing():
+    """Why PTX cannot be compiled here, or None."""
+
+    def probe(out):
+        out[0] = 1.0
+
+    try:
+        cuda.compile_ptx(probe, (types.Array(types.float64, 1, "C"),), cc=CC)
+    except Exception as exc:  # no NVVM / NVRTC: nothing to check here
+        return f"{type(exc).__name__}: {exc}"
+    return None
+
+
+def main():
+    without_device()
+    reason = toolkit_missing()
+    if reason:
+        print("no CUDA toolkit to compile with:", reason.splitlines()[0])
+        return 77
+    from fastmlp.kernels import cuda_dense
+
+    names = sorted(n for n in dir(cuda_dense) if n.endswith("_kernel"))
+    for dtype in (types.float32, types.float64):
+        for name in names:
+            func = getattr(cuda_dense, name).py_func
+            params = inspect.signature(func).parameters
+            signature = tuple(argument_type(p, dtype) for p in params)
+            ptx, _ = cuda.compile_ptx(func, signature, cc=CC)
+            assert ".entry" in ptx, name
+            print(f"compiled {name} [{dtype}] ({cuda.implementation})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

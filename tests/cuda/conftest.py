@@ -1,0 +1,86 @@
+"""Setup of the CUDA tests: where they run, the small tile, the CPU/CUDA summary.
+
+The CUDA tests need an NVIDIA GPU or Numba's CUDA simulator, which must be
+switched on before numba is imported, so they run as their own pytest call::
+
+    NUMBA_ENABLE_CUDASIM=1 python -m pytest tests/cuda
+
+Without either, every test here is skipped except those marked ``without_gpu``
+(which check what a user without a GPU sees). Under the simulator each CUDA
+thread is a Python thread; the tests use tiny data and a 4 x 4 tile so that
+shapes still span several thread blocks and the run stays short.
+"""
+
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+SIMULATOR = os.environ.get("NUMBA_ENABLE_CUDASIM", "0") not in ("", "0")
+TEST_TILE = 4
+HERE = Path(__file__).parent
+
+# Largest |CPU - CUDA| seen by the fit tests, per (quantity, dtype): printed at the end.
+MAX_DIFFS = {}
+
+
+def gpu_or_simulator():
+    """Whether numba.cuda can run kernels here (a GPU, or the simulator)."""
+    try:
+        from numba import cuda
+
+        return bool(cuda.is_available())
+    except Exception:
+        return False
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "without_gpu: runs even where neither a GPU nor the CUDA simulator is present")
+
+
+def pytest_collection_modifyitems(config, items):
+    if gpu_or_simulator():
+        return
+    skip = pytest.mark.skip(
+        reason="no NVIDIA GPU and the CUDA simulator is off: run "
+               "'NUMBA_ENABLE_CUDASIM=1 python -m pytest tests/cuda'")
+    for item in items:
+        if HERE in Path(str(item.fspath)).parents and "without_gpu" not in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def small_tile():
+    """Shrink the tile (and, under the simulator, the interpreter's thread switch
+    interval, which its busy-polling scheduler is very sensitive to)."""
+    from fastmlp.kernels import cuda_dense
+
+    previous_tile = cuda_dense.set_tile(TEST_TILE)
+    previous_switch = sys.getswitchinterval()
+    if SIMULATOR:
+        sys.setswitchinterval(1e-4)
+    yield TEST_TILE
+    sys.setswitchinterval(previous_switch)
+    cuda_dense.set_tile(previous_tile)
+
+
+@pytest.fixture
+def record_diff():
+    """``record(quantity, dtype, value)``: keep the largest CPU/CUDA difference seen."""
+
+    def record(quantity, dtype, value):
+        key = (quantity, np.dtype(dtype).name)
+        MAX_DIFFS[key] = max(MAX_DIFFS.get(key, 0.0), float(value))
+
+    return record
+
+
+def pytest_terminal_summary(terminalreporter):
+    if not MAX_DIFFS:
+        return
+    terminalreporter.write_sep("-", "max |CPU - CUDA| over the fit tests")
+    for (quantity, dtype), value in sorted(MAX_DIFFS.items()):
+        terminalreporter.write_line(f"{quantity:<24} {dtype:<8} {value:.3e}")

@@ -1,0 +1,66 @@
+"""Helpers of the CUDA kernel tests: flat device buffers, comparisons, and the
+NumPy twins of what only the CUDA kernels compute (the fused finalize + optimizer
+step and the per-batch loss bookkeeping). Everything else is compared with the
+shared twins in ``tests/reference.py``.
+"""
+
+import numpy as np
+from numba import cuda
+
+import reference as ref
+
+DTYPES = (np.float64, np.float32)
+RTOL = {np.dtype(np.float64): 1e-12, np.dtype(np.float32): 2e-5}
+SENTINEL = -7.25  # fills buffer slots a kernel must not touch
+
+
+def assert_close(actual, desired, dtype, err_msg=""):
+    """Relative closeness scaled by the largest magnitude of ``desired``."""
+    actual = np.asarray(actual, dtype=np.float64)
+    desired = np.asarray(desired, dtype=np.float64)
+    assert actual.shape == desired.shape, (actual.shape, desired.shape, err_msg)
+    rtol = RTOL[np.dtype(dtype)]
+    scale = max(float(np.abs(desired).max(initial=0.0)), 1e-300)
+    np.testing.assert_allclose(actual, desired, rtol=rtol, atol=rtol * scale, err_msg=err_msg)
+
+
+def flat_buffer(blocks, dtype, size):
+    """A flat host buffer of ``size`` SENTINELs with ``{offset: array}`` written in."""
+    buf = np.full(size, SENTINEL, dtype=dtype)
+    for off, a in blocks.items():
+        a = np.ravel(a)
+        buf[off : off + a.size] = a
+    return buf
+
+
+def untouched(buf, off, n):
+    """Whether every slot of ``buf`` outside ``off:off+n`` still holds SENTINEL."""
+    outside = np.concatenate([buf[:off], buf[off + n :]])
+    return bool(np.all(outside == np.asarray(SENTINEL, dtype=buf.dtype)))
+
+
+def to_device(a):
+    return cuda.to_device(np.ascontiguousarray(a))
+
+
+def finalize_update(params, grad, n_coef, alpha, weight_sum, solver, state, hyper, step):
+    """Twin of ``finalize_update_kernel``: ``(params, grad, state, squares)`` after
+    ``dense.finalize_gradient`` and one sgd / adam step (``solver`` None: no step)."""
+    lr, momentum, nesterov, beta_1, beta_2, epsilon = hyper
+    grad, squares = ref.finalize_gradient(params, grad, n_coef, alpha, weight_sum)
+    state = [s.copy() for s in state]
+    if solver == ref.SGD:
+        params, state[0] = ref.sgd_update(params, grad, state[0], lr, momentum, bool(nesterov))
+    elif solver == ref.ADAM:
+        params, state[0], state[1] = ref.adam_update(params, grad, state[0], state[1], step,
+                                                     lr, beta_1, beta_2, epsilon)
+    return params, grad, state, squares
+
+
+def finish_batch(total, weight_sum, squares, loss_code, n_outputs, alpha, rows, previous):
+    """Twin of ``finish_batch_kernel``: ``(batch_loss, epoch_loss)``."""
+    loss = ref.data_loss(total, weight_sum, loss_code, n_outputs)
+    loss += 0.5 * alpha * squares / weight_sum
+    if not np.isfinite(loss):
+        return loss, np.nan
+    return loss, previous + loss * rows
