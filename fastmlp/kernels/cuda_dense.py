@@ -9,10 +9,8 @@ buffers, layer ``i`` at ``act_off[i] : act_off[i] + rows * units[i + 1]``
 
 The scalar math is written once as plain Python and compiled here with
 ``cuda.jit(device=True)``: the activations and their derivatives come from
-``activations.py``; ``row_index`` and ``data_loss`` from ``dense.py``;
-the optimizer step ``updated`` from ``updates.py``. ``loss_scalar`` below is the
-plain-Python, call-free twin of ``dense.loss_term`` (which calls the njit
-``xlogy`` and builtin ``min``/``max``, neither of which compiles for the device).
+``activations.py``; ``row_index``, ``loss_term`` and ``data_loss`` from
+``dense.py``; the optimizer step ``updated`` from ``updates.py``.
 
 Each kernel has a host-side launcher (same name without ``_kernel``) that computes
 the launch configuration from the shapes and the current tile size. The tile is a
@@ -34,15 +32,7 @@ import numpy as np
 from numba import cuda, float64
 
 from . import dense, updates
-from .activations import (
-    BINARY_LOG_LOSS,
-    IDENTITY,
-    POISSON,
-    SOFTMAX,
-    SQUARED_ERROR,
-    activate_scalar,
-    derivative_from_output,
-)
+from .activations import IDENTITY, SOFTMAX, activate_scalar, derivative_from_output
 
 TILE_MAX = 32
 """Largest tile: 32 x 32 = 1024 threads, CUDA's limit per block."""
@@ -109,27 +99,6 @@ def linear_blocks(n):
 # --------------------------------------------------------------------------
 # Plain-Python scalar math, compiled for the device below (and njit-able).
 
-def loss_scalar(p, y, loss_code, eps):
-    """Loss of one output ``p`` against its target ``y``, as ``dense.loss_term``.
-
-    squared error (y - p)^2; poisson y log(y / p) - y + p; log-loss -y log p;
-    binary log-loss -(y log p + (1 - y) log(1 - p)); p clipped to [eps, 1 - eps]
-    for the two log-losses. ``x log z`` is 0 where x == 0, as ``dense.xlogy``.
-    """
-    if loss_code == SQUARED_ERROR:
-        return (y - p) * (y - p)
-    if loss_code == POISSON:
-        return (y * math.log(y / p) if y != 0 else 0.0) - y + p
-    # min(max(p, eps), 1 - eps), spelled out: builtin min/max on scalars do not
-    # compile for the CUDA target of numba's built-in numba.cuda.
-    pc = eps if eps > p else p
-    pc = 1 - eps if 1 - eps < pc else pc
-    loss = y * math.log(pc) if y != 0 else 0.0
-    if loss_code == BINARY_LOG_LOSS:
-        loss += (1 - y) * math.log(1 - pc) if y != 1 else 0.0
-    return -loss
-
-
 def adam_step_size(hyper, step):
     """Adam's bias-corrected step size for update number ``step``, on the host:
     ``updates.adam_step_size`` run as plain Python, once per batch."""
@@ -146,7 +115,7 @@ activate = cuda.jit(device=True)(activate_scalar)
 derivative = cuda.jit(device=True)(derivative_from_output)
 row_index = cuda.jit(device=True)(dense.row_index.py_func)
 data_loss = cuda.jit(device=True)(dense.data_loss.py_func)
-loss_of = cuda.jit(device=True)(loss_scalar)
+loss_of = cuda.jit(device=True)(dense.loss_term.py_func)
 updated = cuda.jit(device=True)(updates.updated.py_func)
 unpack_hyper = cuda.jit(device=True)(updates.unpack.py_func)
 

@@ -25,7 +25,6 @@ from . import kernel
 
 from .activations import (
     BINARY_LOG_LOSS,
-    LOG_LOSS,
     POISSON,
     SOFTMAX,
     SQUARED_ERROR,
@@ -173,27 +172,23 @@ def forward(X, indptr, indices, data, sparse, order, start, stop, contiguous, xb
 
 
 @kernel(inline="always")
-def xlogy(x, y):
-    """x * log(y), with 0 where x == 0 (as scipy.special.xlogy)."""
-    if x == 0:
-        return 0.0
-    return x * math.log(y)
-
-
-@kernel(inline="always")
 def loss_term(p, y, loss_code, eps):
     """One output's loss before weighting and normalisation (see ``data_loss``):
     squared error (y - p)^2, poisson y log(y/p) - y + p, log-loss -y log p,
-    binary log-loss -(y log p + (1 - y) log(1 - p)); for the two log-losses p is
-    clipped to [eps, 1 - eps] as scikit-learn does."""
+    binary log-loss -(y log p + (1 - y) log(1 - p)); ``x log z`` is 0 where
+    x == 0 (scipy's xlogy) and, for the log-losses, p is clipped to
+    [eps, 1 - eps] as scikit-learn does. Call-free and without builtins, so the
+    CUDA kernels compile this same function for the device."""
     if loss_code == SQUARED_ERROR:
         return (y - p) * (y - p)
     if loss_code == POISSON:
-        return xlogy(y, y / p) - y + p
-    pc = min(max(p, eps), 1 - eps)
-    if loss_code == LOG_LOSS:
-        return -xlogy(y, pc)
-    return -(xlogy(y, pc) + xlogy(1 - y, 1 - pc))
+        return (y * math.log(y / p) if y != 0 else 0.0) - y + p
+    pc = eps if eps > p else p
+    pc = 1 - eps if 1 - eps < pc else pc
+    loss = y * math.log(pc) if y != 0 else 0.0
+    if loss_code == BINARY_LOG_LOSS:
+        loss += (1 - y) * math.log(1 - pc) if y != 1 else 0.0
+    return -loss
 
 
 @kernel
