@@ -1,0 +1,284 @@
+"""Plain-NumPy twins of every Numba kernel in ``fastmlp.kernels``.
+
+Written independently of the kernels: whole-array NumPy following
+scikit-learn's formulas (``sklearn/neural_network/_base.py``,
+``_multilayer_perceptron.py`` and ``_stochastic_optimizers.py``), with no loops
+over rows or parameters. They return new arrays instead of writing in place.
+
+Conventions shared with the kernels:
+
+- activation codes: 0 identity, 1 logistic, 2 tanh, 3 relu, 4 softmax, 5 exp;
+- loss codes: 0 squared error, 1 poisson, 2 log-loss (softmax output),
+  3 binary log-loss (logistic output);
+- the flat parameter vector holds every coefficient matrix (row-major, layer by
+  layer) and then every intercept vector (scikit-learn's ``_pack``);
+- ``units`` are the layer widths, input features first and outputs last;
+- ``X`` may be a dense array or a scipy sparse matrix.
+"""
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.special import expit, xlogy
+
+IDENTITY, LOGISTIC, TANH, RELU, SOFTMAX, EXP = range(6)
+HIDDEN_ACTIVATIONS = {"identity": IDENTITY, "logistic": LOGISTIC, "tanh": TANH, "relu": RELU}
+SQUARED_ERROR, POISSON, LOG_LOSS, BINARY_LOG_LOSS = range(4)
+# Canonical output activation of each loss.
+OUTPUT_OF_LOSS = {SQUARED_ERROR: IDENTITY, POISSON: EXP, LOG_LOSS: SOFTMAX,
+                  BINARY_LOG_LOSS: LOGISTIC}
+LOSS_NAMES = {SQUARED_ERROR: "squared_error", POISSON: "poisson", LOG_LOSS: "log_loss",
+              BINARY_LOG_LOSS: "binary_log_loss"}
+SGD, ADAM = 0, 1
+
+
+# ----------------------------------------------------------------- layout
+def layout(units):
+    """``(coef_slices, coef_shapes, inter_slices, n_coef, n_params)`` of the flat vector."""
+    units = [int(u) for u in units]
+    pairs = list(zip(units[:-1], units[1:]))
+    coef_slices, inter_slices = [], []
+    pos = 0
+    for a, b in pairs:
+        coef_slices.append(slice(pos, pos + a * b))
+        pos += a * b
+    n_coef = pos
+    for _, b in pairs:
+        inter_slices.append(slice(pos, pos + b))
+        pos += b
+    return coef_slices, pairs, inter_slices, n_coef, pos
+
+
+def unpack(params, units):
+    """Per-layer ``(coefs, intercepts)`` of a flat vector (copies)."""
+    coef_slices, shapes, inter_slices, _, _ = layout(units)
+    coefs = [params[s].reshape(shape).copy() for s, shape in zip(coef_slices, shapes)]
+    intercepts = [params[s].copy() for s in inter_slices]
+    return coefs, intercepts
+
+
+def pack(coefs, intercepts):
+    """scikit-learn's ``_pack``."""
+    return np.hstack([np.ravel(a) for a in list(coefs) + list(intercepts)])
+
+
+def n_coef_of(units):
+    return layout(units)[3]
+
+
+def n_params_of(units):
+    return layout(units)[4]
+
+
+# ------------------------------------------------------------ activations
+def activate(Z, code):
+    """``f(Z)`` (row-wise softmax for SOFTMAX), as scikit-learn's ACTIVATIONS."""
+    Z = np.asarray(Z)
+    if code == IDENTITY:
+        return Z.copy()
+    if code == LOGISTIC:
+        return expit(Z)
+    if code == TANH:
+        return np.tanh(Z)
+    if code == RELU:
+        return np.maximum(Z, 0)
+    if code == EXP:
+        return np.exp(Z)
+    if code == SOFTMAX:
+        e = np.exp(Z - Z.max(axis=1, keepdims=True))
+        return e / e.sum(axis=1, keepdims=True)
+    raise ValueError(code)
+
+
+def derivative(A, code):
+    """``f'(Z)`` written from ``A = f(Z)`` (scikit-learn's DERIVATIVES)."""
+    A = np.asarray(A)
+    if code == IDENTITY:
+        return np.ones_like(A)
+    if code == LOGISTIC:
+        return A * (1 - A)
+    if code == TANH:
+        return 1 - A**2
+    if code == RELU:
+        return (A != 0).astype(A.dtype)
+    raise ValueError(code)
+
+
+# ---------------------------------------------------------- dense kernels
+def gemm(A, B):
+    """``A @ B``."""
+    return np.asarray(A) @ np.asarray(B)
+
+
+def bias_activate(Z, b, code):
+    """``f(Z + b)`` row by row."""
+    return activate(np.asarray(Z) + np.asarray(b)[None, :], code)
+
+
+def _weights(sw, n):
+    return np.ones(n) if sw is None else np.asarray(sw, dtype=np.float64)
+
+
+def output_delta(P, Y, sw, loss_code, eps):
+    """``(delta, total, weight_sum)``: ``delta = w (P - Y)``, ``total`` the weighted sum
+    over rows of the per-row loss (squared error: sum_j (y - p)^2 unscaled; poisson:
+    sum_j y log(y/p) - y + p; log-loss: -sum_j y log p; binary log-loss:
+    -sum_j y log p + (1 - y) log(1 - p); p clipped to [eps, 1 - eps] in the log-losses)."""
+    P = np.asarray(P)
+    Y = np.asarray(Y)
+    w = _weights(sw, P.shape[0])
+    delta = (P - Y) * w[:, None]
+    Pf = P.astype(np.float64)
+    Yf = Y.astype(np.float64)
+    if loss_code == SQUARED_ERROR:
+        per_row = ((Yf - Pf) ** 2).sum(axis=1)
+    elif loss_code == POISSON:
+        per_row = (xlogy(Yf, Yf / Pf) - Yf + Pf).sum(axis=1)
+    else:
+        Pc = np.clip(Pf, eps, 1 - eps)
+        if loss_code == LOG_LOSS:
+            per_row = -xlogy(Yf, Pc).sum(axis=1)
+        else:
+            per_row = -(xlogy(Yf, Pc) + xlogy(1 - Yf, 1 - Pc)).sum(axis=1)
+    return delta.astype(P.dtype), float(np.dot(w, per_row)), float(w.sum())
+
+
+def data_loss(total, weight_sum, loss_code, n_outputs):
+    """Weighted mean loss (scikit-learn's LOSS_FUNCTIONS; squared error is half the
+    mean over outputs)."""
+    if loss_code == SQUARED_ERROR:
+        return 0.5 * total / weight_sum / n_outputs
+    return total / weight_sum
+
+
+def sklearn_loss(Y, P, sw, loss_code):
+    """The same data loss, computed by scikit-learn's own loss functions."""
+    from sklearn.neural_network._base import LOSS_FUNCTIONS
+
+    return float(LOSS_FUNCTIONS[LOSS_NAMES[loss_code]](Y, P, sw))
+
+
+def forward(X, params, units, hidden_code, out_code):
+    """Activations of every layer after the input: a list of ``len(units) - 1`` arrays."""
+    coefs, intercepts = unpack(params, units)
+    acts = []
+    A = X
+    for i, (W, b) in enumerate(zip(coefs, intercepts)):
+        Z = A @ W if not sp.issparse(A) else np.asarray(A @ W)
+        code = out_code if i == len(coefs) - 1 else hidden_code
+        A = bias_activate(Z, b, code).astype(params.dtype, copy=False)
+        acts.append(A)
+    return acts
+
+
+def backward(X, params, units, acts, delta_out, hidden_code):
+    """Unnormalised gradient sums (flat) from the output delta: for each layer
+    ``dW = A_prev.T @ delta``, ``db = delta.sum(0)``, ``delta_prev = (delta @ W.T) f'(A_prev)``.
+    Returns ``(grad, deltas)`` with ``deltas[i]`` the delta of layer ``i``'s output."""
+    coefs, _ = unpack(params, units)
+    n_layers = len(coefs)
+    deltas = [None] * n_layers
+    coef_grads = [None] * n_layers
+    inter_grads = [None] * n_layers
+    deltas[-1] = np.asarray(delta_out)
+    for i in range(n_layers - 1, -1, -1):
+        A_prev = X if i == 0 else acts[i - 1]
+        g = A_prev.T @ deltas[i]
+        coef_grads[i] = np.asarray(g.toarray() if sp.issparse(g) else g)
+        inter_grads[i] = deltas[i].sum(axis=0)
+        if i > 0:
+            deltas[i - 1] = (deltas[i] @ coefs[i].T) * derivative(acts[i - 1], hidden_code)
+    return pack(coef_grads, inter_grads).astype(params.dtype, copy=False), deltas
+
+
+def finalize_gradient(params, grad, n_coef, alpha, weight_sum):
+    """``((grad + alpha W) / weight_sum on coefficients, grad / weight_sum on intercepts,
+    sum(W^2))``."""
+    grad = np.asarray(grad, dtype=np.float64).copy()
+    W = np.asarray(params[:n_coef], dtype=np.float64)
+    grad[:n_coef] += alpha * W
+    grad /= weight_sum
+    return grad.astype(params.dtype), float(np.dot(W, W))
+
+
+def block_loss_grad(X, Y, sw, params, units, hidden_code, loss_code, eps):
+    """``(grad_sums, total, weight_sum)`` of one block (forward, output delta, backward)."""
+    out_code = OUTPUT_OF_LOSS[loss_code]
+    acts = forward(X, params, units, hidden_code, out_code)
+    delta, total, weight_sum = output_delta(acts[-1], Y, sw, loss_code, eps)
+    grad, _ = backward(X, params, units, acts, delta, hidden_code)
+    return grad, total, weight_sum
+
+
+def objective(X, Y, sw, params, units, hidden_code, loss_code, alpha, eps):
+    """scikit-learn's ``_backprop`` loss: data loss + 0.5 alpha sum(W^2) / sum(w)."""
+    out_code = OUTPUT_OF_LOSS[loss_code]
+    P = forward(X, params, units, hidden_code, out_code)[-1]
+    _, total, weight_sum = output_delta(P, Y, sw, loss_code, eps)
+    W = np.asarray(params[: n_coef_of(units)], dtype=np.float64)
+    return (data_loss(total, weight_sum, loss_code, units[-1])
+            + 0.5 * alpha * np.dot(W, W) / weight_sum)
+
+
+def loss_grad(X, Y, sw, params, units, hidden_code, loss_code, alpha, eps):
+    """Full-data ``(loss, gradient)`` as scikit-learn's ``_loss_grad_lbfgs``."""
+    grad, total, weight_sum = block_loss_grad(X, Y, sw, params, units, hidden_code,
+                                              loss_code, eps)
+    grad, squares = finalize_gradient(params, grad, n_coef_of(units), alpha, weight_sum)
+    loss = data_loss(total, weight_sum, loss_code, units[-1]) + 0.5 * alpha * squares / weight_sum
+    return loss, grad
+
+
+def predict(X, params, units, hidden_code, out_code):
+    """Output-layer activations."""
+    return forward(X, params, units, hidden_code, out_code)[-1]
+
+
+# -------------------------------------------------------------- optimizers
+def sgd_update(params, grad, velocity, lr, momentum, nesterov):
+    """scikit-learn's SGDOptimizer: ``(new_params, new_velocity)``."""
+    update = momentum * velocity - lr * grad
+    velocity = update
+    if nesterov:
+        update = momentum * velocity - lr * grad
+    return params + update, velocity
+
+
+def adam_update(params, grad, m, v, step, lr, beta_1, beta_2, epsilon):
+    """scikit-learn's AdamOptimizer with ``t = step``: ``(new_params, m, v)``."""
+    m = beta_1 * m + (1 - beta_1) * grad
+    v = beta_2 * v + (1 - beta_2) * grad**2
+    lr_t = lr * np.sqrt(1 - beta_2**step) / (1 - beta_1**step)
+    return params - lr_t * m / (np.sqrt(v) + epsilon), m, v
+
+
+# ------------------------------------------------------------------- epoch
+def run_epoch(X, Y, sw, order, batch_size, params, units, hidden_code, loss_code,
+              alpha, eps, solver, hyper, state, step):
+    """One epoch of mini-batch training over ``order`` (scikit-learn's ``_fit_stochastic``
+    inner loop). ``hyper = (lr, momentum, nesterov, beta_1, beta_2, epsilon)``;
+    ``state`` = [velocity] (sgd) or [m, v] (adam); ``step`` = Adam's t before the epoch.
+
+    Returns ``(accumulated_loss, params, state, step)`` (new arrays)."""
+    lr, momentum, nesterov, beta_1, beta_2, epsilon = hyper
+    params = params.copy()
+    state = [s.copy() for s in state]
+    order = np.asarray(order)
+    n = order.shape[0]
+    accumulated = 0.0
+    for start in range(0, n, batch_size):
+        idx = order[start : start + batch_size]
+        Xb = X[idx]
+        Yb = Y[idx]
+        swb = None if sw is None else sw[idx]
+        loss, grad = loss_grad(Xb, Yb, swb, params, units, hidden_code, loss_code, alpha, eps)
+        if not np.isfinite(loss):
+            return np.nan, params, state, step
+        accumulated += loss * len(idx)
+        if solver == ADAM:
+            step += 1
+            params, state[0], state[1] = adam_update(params, grad, state[0], state[1], step,
+                                                     lr, beta_1, beta_2, epsilon)
+        else:
+            params, state[0] = sgd_update(params, grad, state[0], lr, momentum, bool(nesterov))
+        params = params.astype(state[0].dtype, copy=False)
+    return accumulated, params, state, step
