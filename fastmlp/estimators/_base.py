@@ -391,7 +391,10 @@ class BaseMLP(BaseEstimator, ABC):
         """Output-layer activations for X, shape (n_samples, n_outputs)."""
         if check_input:
             X = self._validate_predict_input(X)
-        return self._backend().predict(self._current_network(), X)
+        network = self._current_network()
+        out = self._backend().predict(network, X)
+        # as scikit-learn: float64 input to a float32 model gives float64 output
+        return out.astype(np.result_type(X.dtype, network.dtype), copy=False)
 
     def _validate_predict_input(self, X):
         """``validate_data`` for prediction, with a shortcut for the latency case:

@@ -149,7 +149,9 @@ def run_epoch_rows(X, indptr, indices, data, sparse, Y, sw, weighted, order, con
                             deltas[ia + k] = wk * d * derivative(a, hidden_code)
                         if fused:
                             squares += wk * wk
-                            g = (a * d + alpha_c * wk) / w_c
+                            g = a * d + alpha_c * wk
+                            if weighted:  # (unweighted rows divide by 1: skip it)
+                                g /= w_c
                             if plain_sgd:
                                 params[w0 + k] = wk - lr_c * g
                             else:
@@ -157,42 +159,41 @@ def run_epoch_rows(X, indptr, indices, data, sparse, Y, sw, weighted, order, con
                                     wk, s0[w0 + k], s1[w0 + k], g, solver, lr_c, hs)
                         else:
                             grad[w0 + k] += a * d
-                    if fused:
-                        params[b0], s0[b0], s1[b0] = updated(
-                            params[b0], s0[b0], s1[b0], d / w_c, solver, lr_c, hs)
+                else:
+                    for k in range(n_in):
+                        a = acts[ia + k]
+                        back = 0.0
+                        base = w0 + k * n_out
+                        if fused:
+                            for j in range(n_out):
+                                d = deltas[oa + j]
+                                wk = params[base + j]
+                                back += wk * d
+                                squares += wk * wk
+                                g = a * d + alpha_c * wk
+                                if weighted:
+                                    g /= w_c
+                                if plain_sgd:
+                                    params[base + j] = wk - lr_c * g
+                                else:
+                                    params[base + j], s0[base + j], s1[base + j] = updated(
+                                        wk, s0[base + j], s1[base + j], g, solver, lr_c, hs)
+                        else:
+                            for j in range(n_out):
+                                d = deltas[oa + j]
+                                back += params[base + j] * d
+                                grad[base + j] += a * d
+                        if i > 0:
+                            deltas[ia + k] = back * derivative(a, hidden_code)
+                for j in range(n_out):  # intercepts
+                    if not fused:
+                        grad[b0 + j] += deltas[oa + j]
+                    elif plain_sgd:
+                        params[b0 + j] -= lr_c * (deltas[oa + j] / w_c)
                     else:
-                        grad[b0] += d
-                    continue
-                for k in range(n_in):
-                    a = acts[ia + k]
-                    back = 0.0
-                    base = w0 + k * n_out
-                    if fused:
-                        for j in range(n_out):
-                            d = deltas[oa + j]
-                            wk = params[base + j]
-                            back += wk * d
-                            squares += wk * wk
-                            g = (a * d + alpha_c * wk) / w_c
-                            if plain_sgd:
-                                params[base + j] = wk - lr_c * g
-                            else:
-                                params[base + j], s0[base + j], s1[base + j] = updated(
-                                    wk, s0[base + j], s1[base + j], g, solver, lr_c, hs)
-                    else:
-                        for j in range(n_out):
-                            d = deltas[oa + j]
-                            back += params[base + j] * d
-                            grad[base + j] += a * d
-                    if i > 0:
-                        deltas[ia + k] = back * derivative(a, hidden_code)
-                for j in range(n_out):
-                    if fused:
                         params[b0 + j], s0[b0 + j], s1[b0 + j] = updated(
                             params[b0 + j], s0[b0 + j], s1[b0 + j],
                             deltas[oa + j] / w_c, solver, lr_c, hs)
-                    else:
-                        grad[b0 + j] += deltas[oa + j]
         if not fused:
             squares = step_all(params, grad, state, solver, hyper, lr_t, n_coef, alpha,
                                weight_sum)
