@@ -42,6 +42,20 @@ W3_PARAMS = dict(hidden_layer_sizes=(256, 128), solver="adam", batch_size=256,
 W4_PARAMS = dict(hidden_layer_sizes=(64,), max_iter=50, random_state=0)
 W5_PARAMS = dict(max_iter=20, random_state=0)
 ALPHA = 1e-4  # scikit-learn's default L2 penalty, used by the torch equivalents
+DTYPES = ["float32", "float64"]
+
+
+_MEMO = {}
+
+
+def memo(key, build):
+    """``build()`` once per process and keep the result.  asv (asv_runner >=
+    0.3) re-runs a benchmark's ``setup`` before every timed sample; memoising
+    the expensive part (data, fitted models, warm-up) keeps that cheap and
+    keeps the timed state warm."""
+    if key not in _MEMO:
+        _MEMO[key] = build()
+    return _MEMO[key]
 
 
 def ensure_fastmlp_importable():
@@ -58,21 +72,22 @@ def torch_available():
 
 
 def cuda_available():
-    """``numba.cuda.is_available()``, False on any error."""
+    """``numba.cuda.is_available()`` on a real GPU: False on any error and under
+    the CUDA simulator (NUMBA_ENABLE_CUDASIM=1), which is useless for timing."""
     try:
-        from numba import cuda
-        return bool(cuda.is_available())
+        from numba import config, cuda
+        return bool(cuda.is_available()) and not config.ENABLE_CUDASIM
     except Exception:
         return False
-
-
-def as_dtype(dtype):
-    return np.dtype(dtype).type
 
 
 # --------------------------------------------------------------------------
 # Data
 # --------------------------------------------------------------------------
+def dtype_scalar(dtype, value):
+    return np.dtype(dtype).type(value)
+
+
 def sin_data(n, dtype="float32", seed=0):
     """W1: X ~ U(0, 1) of shape (n, 1), y = 3 sin(20 x)."""
     rng = np.random.default_rng(seed)
@@ -104,10 +119,6 @@ def prototype_classification(n, n_features=784, n_classes=10, noise=0.45,
         block += protos[y[start:stop]]
         np.clip(block, 0, 1, out=block)
     return X, y
-
-
-def dtype_scalar(dtype, value):
-    return np.dtype(dtype).type(value)
 
 
 def _read_idx(path, header):
@@ -164,13 +175,17 @@ def mlp_flops(n_rows, n_in, hidden, n_out, epochs=1):
     return 2.0 * n_rows * macs * 3 * epochs
 
 
+def gemm_operands(dtype="float32", n=2048):
+    """Two n x n matrices and the flop count of their product."""
+    rng = np.random.default_rng(0)
+    return rng.random((n, n)).astype(dtype), rng.random((n, n)).astype(dtype), 2.0 * n ** 3
+
+
 def gemm_gflops(dtype="float32", n=2048, repeat=5):
     """This machine's GEMM rate: best of ``repeat`` ``np.dot`` of n x n matrices."""
-    rng = np.random.default_rng(0)
-    A = rng.random((n, n)).astype(dtype)
-    B = rng.random((n, n)).astype(dtype)
+    A, B, flops = gemm_operands(dtype, n)
     np.dot(A, B)
-    return 2.0 * n ** 3 / measure(lambda: np.dot(A, B), repeat)[0] / 1e9
+    return flops / measure(lambda: np.dot(A, B), repeat)[0] / 1e9
 
 
 # --------------------------------------------------------------------------
@@ -187,6 +202,31 @@ def measure(fn, repeat=3, number=1):
             result = fn()
         best = min(best, time.perf_counter() - t0)
     return best / number, result
+
+
+def race(plans, repeat):
+    """Interleaved (round-robin) timing of several candidates, so that a slow
+    phase of a shared machine hits all of them alike.
+
+    ``plans`` maps name -> (fn, repeat, number) or name -> fn (uses ``repeat``,
+    number=1).  Round r calls every candidate that wants more than r repeats.
+    Returns name -> (best seconds per call, last return value), or
+    name -> exception if the candidate raised (it is then dropped).
+    """
+    plans = {k: (v if isinstance(v, tuple) else (v, repeat, 1)) for k, v in plans.items()}
+    out = {}
+    for r in range(max(p[1] for p in plans.values())):
+        for name, (fn, n_rep, number) in plans.items():
+            if r >= n_rep or isinstance(out.get(name), BaseException):
+                continue
+            try:
+                t, res = measure(fn, 1, number)
+            except Exception as exc:
+                out[name] = exc
+                continue
+            prev = out.get(name)
+            out[name] = (min(t, prev[0]) if prev else t, res)
+    return out
 
 
 def autorange_number(fn, target=0.2):
@@ -235,12 +275,20 @@ def quiet_fit(est, X, y):
 
 
 def warm_up(library, kind, params, X, y, device=None, n_rows=512):
-    """Fit once on a few rows (max_iter=1) and predict, so Numba compilation
-    (or loading from its cache) is excluded from the timings that follow."""
-    if library not in ("fastmlp", "sklearn"):
+    """Fit once on a few rows (max_iter=1) and predict, so that one-off costs
+    -- Numba compilation or cache loading for fastmlp, lazy imports for
+    scikit-learn, kernel/thread-pool initialisation for PyTorch -- stay out of
+    the timings that follow (steady state)."""
+    n = min(len(X), n_rows)
+    if library == "torch":
+        if kind == "regressor":  # W1's batch-1 loop
+            model = torch_fit_sgd_per_sample(X[:64], y[:64])
+        else:
+            model = torch_fit_minibatch(X[:n], y[:n], params["hidden_layer_sizes"],
+                                        params["batch_size"], 1)
+        torch_predict(model, X[:n])
         return
     p = dict(params, max_iter=1)
-    n = min(len(X), n_rows)
     est = quiet_fit(make_estimator(library, kind, p, device), X[:n], y[:n])
     est.predict(X[:n])
     est.predict(X[:1])
@@ -360,8 +408,9 @@ def r2(y_true, y_pred):
 # --------------------------------------------------------------------------
 # Subprocess workloads (W5 start-up, W6 memory)
 # --------------------------------------------------------------------------
-def startup_script(library, dtype="float32"):
-    """W5: the whole user script, run by a fresh interpreter."""
+def startup_script(library, dtype="float32", report=True):
+    """W5: the whole user script, run by a fresh interpreter.  With ``report``
+    it prints the training accuracy (asv's timeraw needs a silent script)."""
     module = "fastmlp" if library == "fastmlp" else "sklearn.neural_network"
     return (
         "import warnings\n"
@@ -371,7 +420,7 @@ def startup_script(library, dtype="float32"):
         "X, y = load_digits(return_X_y=True)\n"
         f"X = (X / 16.0).astype('{dtype}')\n"
         f"clf = MLPClassifier(**{W5_PARAMS!r}).fit(X, y)\n"
-        "print(clf.score(X, y))\n"
+        + ("print(clf.score(X, y))\n" if report else "")
     )
 
 
@@ -395,7 +444,7 @@ def w3_fit_for_memory(library, dtype, n_rows, warmup_only=False):
         n_rows = 512
     X, y = prototype_classification(n_rows, dtype=dtype, seed=2)
     if library == "torch":
-        import torch  # noqa: F401  (import cost belongs to the baseline)
+        importlib.import_module("torch")  # its import belongs to the baseline
     else:
         estimator_class(library, "classifier")
     before = _rss_mb()
@@ -418,14 +467,24 @@ def _path_prelude():
     return f"import sys; sys.path.append({REPO_ROOT!r})\n"
 
 
-def run_python(code, numba_cache_dir=None, timeout=600):
+# Linux carries a process's peak RSS across exec(): a child started directly
+# from a big process (compare.py, asv) would report the *parent's* size as its
+# ru_maxrss.  Measuring children are therefore started from this tiny launcher.
+_LAUNCHER = ("import subprocess, sys; "
+             "sys.exit(subprocess.call([sys.executable, '-c', sys.argv[1]]))")
+
+
+def run_python(code, numba_cache_dir=None, timeout=600, clean_rss=False):
     """Run ``code`` in a fresh ``sys.executable``; returns (wall seconds, stdout).
+    ``clean_rss``: go through a small launcher so the child's ru_maxrss is its own.
     Raises RuntimeError with the child's stderr if it fails."""
     t0 = time.perf_counter()
     env = dict(os.environ)
     if numba_cache_dir is not None:
         env["NUMBA_CACHE_DIR"] = numba_cache_dir
-    proc = subprocess.run([sys.executable, "-c", _path_prelude() + code],
+    code = _path_prelude() + code
+    argv = [sys.executable, "-c", _LAUNCHER, code] if clean_rss else [sys.executable, "-c", code]
+    proc = subprocess.run(argv,
                           capture_output=True, text=True, env=env, timeout=timeout,
                           cwd=tempfile.gettempdir())
     wall = time.perf_counter() - t0
@@ -434,6 +493,6 @@ def run_python(code, numba_cache_dir=None, timeout=600):
     return wall, proc.stdout
 
 
-def run_json(code, numba_cache_dir=None, timeout=600):
-    _, out = run_python(code, numba_cache_dir, timeout)
+def run_json(code, numba_cache_dir=None, timeout=600, clean_rss=False):
+    _, out = run_python(code, numba_cache_dir, timeout, clean_rss)
     return json.loads(out.strip().splitlines()[-1])

@@ -5,9 +5,11 @@
                                  [--dtype float32|float64] [--device cpu|cuda]
                                  [--json PATH]
 
-Prints a markdown table (stdout; progress goes to stderr).  fastmlp is warmed
-up (Numba compilation / cache load) before anything is timed, except in W5,
-which measures start-up on purpose.  Times are the best of several runs.
+Prints a markdown table (stdout; progress goes to stderr).  Every library is
+warmed up before it is timed (fastmlp: Numba compilation / cache load;
+scikit-learn: lazy imports; PyTorch: kernel and thread-pool initialisation),
+except in W5, which measures start-up on purpose.  Times are the best of
+several runs, the libraries timed in interleaved rounds.
 
 Column "lib / fastmlp" is the library's cost (time, time per sample, or MB)
 divided by fastmlp's on the same workload: > 1 means fastmlp is better.
@@ -30,16 +32,16 @@ from benchmarks import _limit  # noqa: E402
 from benchmarks import _workloads as wl  # noqa: E402
 
 SIZES = {
-    "full": dict(w1_rows=100_000, w1_slow_rows=5_000, w1_val=2_000,
+    "full": dict(w1_rows=100_000, w1_slow_rows=5_000, w1_torch_rows=2_000, w1_val=2_000,
                  w2_train=8_000, w2_val=2_000, w2_epochs=20,
                  w3_rows=60_000, w3_val=5_000, w6_rows=60_000,
                  w4_fit_rows=2_000, w4_rows=100_000,
                  fit_repeat=3, fast_repeat=7, start_repeat=3, gemm_n=2048),
-    "quick": dict(w1_rows=20_000, w1_slow_rows=1_000, w1_val=1_000,
+    "quick": dict(w1_rows=20_000, w1_slow_rows=1_000, w1_torch_rows=300, w1_val=1_000,
                   w2_train=2_000, w2_val=500, w2_epochs=5,
                   w3_rows=6_000, w3_val=1_000, w6_rows=10_000,
                   w4_fit_rows=1_000, w4_rows=100_000,
-                  fit_repeat=1, fast_repeat=3, start_repeat=1, gemm_n=1024),
+                  fit_repeat=2, fast_repeat=3, start_repeat=2, gemm_n=1024),
 }
 WORKLOADS = ("W1", "W2", "W3", "W4", "W5", "W6")
 
@@ -93,6 +95,24 @@ def guarded(row, fn):
     return row
 
 
+def result(results, name):
+    """(seconds, value) from ``wl.race``'s output, re-raising a candidate's error."""
+    res = results[name]
+    if isinstance(res, BaseException):
+        raise res
+    return res
+
+
+def attempt(fn, *args, **kwargs):
+    """Call ``fn``; return None, or the exception it raised (logged)."""
+    try:
+        fn(*args, **kwargs)
+    except Exception as exc:
+        log(f"!! {getattr(fn, '__name__', fn)} failed:\n{traceback.format_exc()}")
+        return exc
+    return None
+
+
 def libraries(cfg, with_torch=True):
     libs = ["fastmlp", "sklearn"]
     if with_torch and cfg.torch:
@@ -107,8 +127,10 @@ def run_w1(cfg):
     s = cfg.sizes
     X, y = wl.sin_data(s["w1_rows"], cfg.dtype, seed=0)
     Xv, yv = wl.sin_data(s["w1_val"], cfg.dtype, seed=1)
-    wl.warm_up("fastmlp", "regressor", wl.W1_PARAMS, X, y)
-    _limit.fit(X[:64], y[:64])  # compile / load the limit
+    # steady state: compile fastmlp / the limit, import sklearn, initialise torch
+    warm_errors = {lib: attempt(wl.warm_up, lib, "regressor", wl.W1_PARAMS, X, y)
+                   for lib in libraries(cfg)}
+    warm_errors["limit"] = attempt(_limit.fit, X[:64], y[:64])
 
     def estimator(lib):
         def fit(n):
@@ -124,12 +146,16 @@ def run_w1(cfg):
     }
     if cfg.torch:
         plans["torch"] = (lambda n: wl.torch_fit_sgd_per_sample(X[:n], y[:n]),
-                          lambda m: wl.torch_predict(m, Xv), s["w1_slow_rows"], 1)
+                          lambda m: wl.torch_predict(m, Xv), s["w1_torch_rows"], 1)
+    results = wl.race({lib: (lambda fit=fit, n=n: fit(n), repeat, 1)
+                       for lib, (fit, _, n, repeat) in plans.items()
+                       if not warm_errors.get(lib)}, 1)
+    results.update({lib: e for lib, e in warm_errors.items() if e})
 
     rows = []
-    for lib, (fit, predict, n, repeat) in plans.items():
-        def body(row, fit=fit, predict=predict, n=n, repeat=repeat):
-            row.seconds, model = wl.measure(lambda: fit(n), repeat)
+    for lib, (_, predict, n, _) in plans.items():
+        def body(row, lib=lib, predict=predict, n=n):
+            row.seconds, model = result(results, lib)
             row.rate, row.rate_unit = n / row.seconds, "samples/s"
             row.cost = row.seconds / n
             row.score, row.score_name = wl.r2(yv, predict(model)), "R2"
@@ -158,39 +184,46 @@ def fastmlp_device(cfg):
     return "cuda" if cfg.device == "cuda" and cfg.cuda_ok else None
 
 
-def minibatch_rows(cfg, label, params, Xtr, ytr, Xva, yva, flops_per_epoch=None):
-    """Fit each library (best of fit_repeat), validation accuracy, optional GFLOP/s."""
+def minibatch_rows(cfg, label, params, Xtr, ytr, Xva, yva, flops_per_epoch=None, extra=None):
+    """Fit each library (best of fit_repeat, interleaved with the ``extra``
+    race candidates), validation accuracy, optional GFLOP/s.
+    Returns (rows, race results)."""
     device = fastmlp_device(cfg)
     epochs = params["max_iter"]
-    wl.warm_up("fastmlp", "classifier", params, Xtr, ytr, device=device)
-    rows = []
+    warm_errors = {lib: attempt(wl.warm_up, lib, "classifier", params, Xtr, ytr,
+                                device=device if lib == "fastmlp" else None)
+                   for lib in libraries(cfg)}
+    fits = {}
     for lib in libraries(cfg):
+        if lib == "torch":
+            fits[lib] = lambda: wl.torch_fit_minibatch(Xtr, ytr, params["hidden_layer_sizes"],
+                                                       params["batch_size"], epochs)
+        else:
+            fits[lib] = lambda lib=lib: wl.quiet_fit(wl.make_estimator(
+                lib, "classifier", params, device if lib == "fastmlp" else None), Xtr, ytr)
+    candidates = {k: v for k, v in fits.items() if not warm_errors[k]}
+    results = wl.race({**candidates, **(extra or {})}, cfg.sizes["fit_repeat"])
+    results.update({k: e for k, e in warm_errors.items() if e})
+
+    rows = []
+    for lib in fits:
         def body(row, lib=lib):
-            if lib == "torch":
-                def fit():
-                    return wl.torch_fit_minibatch(Xtr, ytr, params["hidden_layer_sizes"],
-                                                  params["batch_size"], epochs)
-                def predict(m):
-                    return wl.torch_predict(m, Xva).argmax(axis=1)
-            else:
-                def fit():
-                    est = wl.make_estimator(lib, "classifier", params,
-                                            device if lib == "fastmlp" else None)
-                    return wl.quiet_fit(est, Xtr, ytr)
-                def predict(m):
-                    return m.predict(Xva)
-            row.seconds, model = wl.measure(fit, cfg.sizes["fit_repeat"])
+            row.seconds, model = result(results, lib)
             row.cost = row.seconds
+            if lib == "torch":
+                pred = wl.torch_predict(model, Xva).argmax(axis=1)
+            else:
+                pred = model.predict(Xva)
             done = getattr(model, "n_iter_", epochs)
             if flops_per_epoch:
                 row.rate, row.rate_unit = flops_per_epoch * done / row.seconds / 1e9, "GFLOP/s"
             else:
                 row.rate, row.rate_unit = len(Xtr) * done / row.seconds, "samples/s"
-            row.score, row.score_name = wl.accuracy(yva, predict(model)), "val acc"
-            row.note = f"{done} epochs"
+            row.score, row.score_name = wl.accuracy(yva, pred), "val acc"
+            row.note = f"{done} epochs, best of {cfg.sizes['fit_repeat']}"
         name = f"fastmlp[{device}]" if (lib == "fastmlp" and device) else lib
         rows.append(guarded(Row(label, name), body))
-    return set_ratios(rows)
+    return set_ratios(rows), results
 
 
 def run_w2(cfg):
@@ -198,7 +231,7 @@ def run_w2(cfg):
     params = dict(wl.W2_PARAMS, max_iter=s["w2_epochs"])
     Xtr, ytr, Xva, yva, source = wl.w2_data(cfg.dtype, cfg.mnist, s["w2_train"], s["w2_val"])
     cfg.notes.append(f"W2 data: {source}")
-    rows = minibatch_rows(cfg, "W2 mini-batch adam", params, Xtr, ytr, Xva, yva)
+    rows, _ = minibatch_rows(cfg, "W2 mini-batch adam", params, Xtr, ytr, Xva, yva)
     r = by_library(rows)
     fm, sk = r.get("fastmlp"), r.get("sklearn")
     if fm and sk and sk.ratio and fm.score is not None and sk.score is not None:
@@ -213,13 +246,19 @@ def run_w3(cfg):
     params = wl.W3_PARAMS
     Xtr, ytr, Xva, yva = wl.w3_data(s["w3_rows"], s["w3_val"], cfg.dtype)
     flops = wl.mlp_flops(len(Xtr), Xtr.shape[1], params["hidden_layer_sizes"], 10)
+    # The GEMM yardstick is timed in the same rounds as the fits (3 calls per
+    # round, best round) so both see the same phase of a shared machine.
+    A, B, gemm_flops = wl.gemm_operands(cfg.dtype, s["gemm_n"])
+    np.dot(A, B)
+    rows, results = minibatch_rows(cfg, "W3 large adam", params, Xtr, ytr, Xva, yva, flops,
+                                   extra={"gemm": (lambda: np.dot(A, B), s["fit_repeat"], 3)})
     gemm = Row("W3 large adam", f"numpy {'s' if cfg.dtype == 'float32' else 'd'}gemm")
 
     def gemm_body(row):
-        row.rate, row.rate_unit = wl.gemm_gflops(cfg.dtype, s["gemm_n"]), "GFLOP/s"
-        row.note = f"np.dot {s['gemm_n']}x{s['gemm_n']}, best of 5"
+        row.rate, row.rate_unit = gemm_flops / result(results, "gemm")[0] / 1e9, "GFLOP/s"
+        row.note = (f"np.dot {s['gemm_n']}x{s['gemm_n']}, 3 calls per round, "
+                    "interleaved with the fits")
     guarded(gemm, gemm_body)
-    rows = minibatch_rows(cfg, "W3 large adam", params, Xtr, ytr, Xva, yva, flops)
     r = by_library(rows)
     fm, sk = r.get("fastmlp"), r.get("sklearn")
     if sk and sk.ratio:
@@ -248,7 +287,6 @@ def run_w4(cfg):
             log(f"!! W4 {lib} fit failed:\n{traceback.format_exc()}")
     if cfg.torch and "sklearn" in models:
         models["torch"] = wl.torch_from_estimator(models["sklearn"])
-    failed.setdefault("torch", failed.get("sklearn"))
 
     def predict_torch(X_):
         return wl.torch_predict(models["torch"], X_).argmax(axis=1)
@@ -256,24 +294,28 @@ def run_w4(cfg):
         lib: (lambda X_, lib=lib: models[lib].predict_proba(X_),
               lambda X_, lib=lib: models[lib].predict(X_)) for lib in ("fastmlp", "sklearn")}
     calls["torch"] = (lambda X_: wl.torch_predict(models["torch"], X_, proba=True), predict_torch)
+    libs = [lib for lib in libraries(cfg) if lib not in failed or lib == "torch"]
+    libs = [lib for lib in libs if lib in models]
+    numbers = {lib: wl.autorange_number(lambda p=calls[lib][0]: p(one), 0.05) for lib in libs}
+    one_res = wl.race({lib: (lambda p=calls[lib][0]: p(one), s["fast_repeat"], numbers[lib])
+                       for lib in libs}, 1)
+    big_res = wl.race({lib: (lambda p=calls[lib][1]: p(X_big), s["fast_repeat"], 1)
+                       for lib in libs}, 1)
     one_rows, big_rows = [], []
     for lib in libraries(cfg):
-        proba, predict = calls[lib]
-
-        def body_one(row, lib=lib, proba=proba):
-            if failed.get(lib):
-                raise failed[lib]
-            number = wl.autorange_number(lambda: proba(one), 0.05)
-            row.seconds, _ = wl.measure(lambda: proba(one), s["fast_repeat"], number)
+        def body_one(row, lib=lib):
+            if lib not in models:
+                raise failed.get(lib) or RuntimeError("no fitted model")
+            row.seconds, _ = result(one_res, lib)
             row.cost, row.rate, row.rate_unit = row.seconds, 1 / row.seconds, "calls/s"
-            row.note = f"best of {s['fast_repeat']} x {number} calls"
+            row.note = f"best of {s['fast_repeat']} x {numbers[lib]} calls"
 
-        def body_big(row, lib=lib, predict=predict):
-            if failed.get(lib):
-                raise failed[lib]
-            row.seconds, _ = wl.measure(lambda: predict(X_big), s["fast_repeat"])
+        def body_big(row, lib=lib):
+            if lib not in models:
+                raise failed.get(lib) or RuntimeError("no fitted model")
+            row.seconds, _ = result(big_res, lib)
             row.cost, row.rate, row.rate_unit = row.seconds, len(X_big) / row.seconds, "rows/s"
-            row.score, row.score_name = wl.accuracy(y, predict(X)), "train acc"
+            row.score, row.score_name = wl.accuracy(y, calls[lib][1](X)), "train acc"
             row.note = "torch: sklearn's fitted weights" if lib == "torch" else ""
 
         one_rows.append(guarded(Row("W4 predict_proba 1 row", lib), body_one))
@@ -292,18 +334,20 @@ def run_w4(cfg):
 # --------------------------------------------------------------------------
 def run_w5(cfg):
     repeat = cfg.sizes["start_repeat"]
-    warm_rows, cold_rows = [], []
-    for lib in ("fastmlp", "sklearn"):
-        script = wl.startup_script(lib, cfg.dtype)
+    scripts = {lib: wl.startup_script(lib, cfg.dtype) for lib in ("fastmlp", "sklearn")}
+    with tempfile.TemporaryDirectory(prefix="fastmlp-w5-warm-") as cache:
+        runs = {lib: (lambda code=code: wl.run_python(code, cache)) for lib, code in scripts.items()}
+        results = wl.race(runs, 1)  # untimed: populates Numba's cache (and the OS file cache)
+        ok = [lib for lib in runs if not isinstance(results[lib], BaseException)]
+        results.update(wl.race({lib: runs[lib] for lib in ok}, repeat))
 
-        def warm(row, script=script):
-            with tempfile.TemporaryDirectory(prefix="fastmlp-w5-warm-") as cache:
-                wl.run_python(script, cache)  # populate Numba's cache (and the OS file cache)
-                row.seconds, (_, out) = wl.measure(lambda: wl.run_python(script, cache), repeat)
-            row.cost = row.seconds
-            row.score, row.score_name = float(out.split()[-1]), "train acc"
-            row.note = f"best of {repeat}, Numba cache populated"
-        warm_rows.append(guarded(Row("W5 start-up, warm cache", lib), warm))
+    def warm(row):
+        row.seconds, (_, out) = result(results, row.library)
+        row.cost = row.seconds
+        row.score, row.score_name = float(out.split()[-1]), "train acc"
+        row.note = f"best of {repeat}, after one run that populated the Numba cache"
+    warm_rows = [guarded(Row("W5 start-up, warm cache", lib), warm) for lib in scripts]
+    cold_rows = []
 
     def cold(row):
         with tempfile.TemporaryDirectory(prefix="fastmlp-w5-cold-") as cache:
@@ -332,7 +376,8 @@ def run_w6(cfg):
             with tempfile.TemporaryDirectory(prefix="fastmlp-w6-") as cache:
                 if lib == "fastmlp":  # compile into the cache first: LLVM is not the fit
                     wl.run_json(wl.memory_script(lib, cfg.dtype, n_rows, True), cache)
-                res = wl.run_json(wl.memory_script(lib, cfg.dtype, n_rows), cache)
+                res = wl.run_json(wl.memory_script(lib, cfg.dtype, n_rows), cache,
+                                  clean_rss=True)
             row.memory_mb = row.cost = res["peak_rss_mb"]
             row.seconds = res["fit_s"]
             row.note = (f"{n_rows:,} rows; before fit {res['rss_before_fit_mb']:.0f} MB, "
@@ -368,8 +413,12 @@ def machine_info(cfg):
         info["blas"] = "; ".join(
             f"{p.get('internal_api')} {p.get('version')} ({p.get('num_threads')} threads, "
             f"{p.get('architecture', '?')})" for p in threadpool_info() if p.get("user_api") == "blas")
-    except Exception:
-        info["blas"] = "unknown (threadpoolctl unavailable)"
+    except Exception:  # threadpoolctl missing: numpy's build configuration
+        try:
+            blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
+            info["blas"] = f"{blas.get('name')} {blas.get('version')} (numpy build config)"
+        except Exception:
+            info["blas"] = "unknown"
     import numba
     import sklearn
     info["versions"] = {"numpy": np.__version__, "numba": numba.__version__,
@@ -425,7 +474,8 @@ def render(rows, info, cfg):
         measured = f"{r.memory_mb:.0f} MB" if r.memory_mb is not None else fmt_seconds(r.seconds)
         if r.error:
             measured = "ERROR"
-        ratio = f"{r.ratio:.3g}x" if r.ratio is not None else ""
+        ratio = "" if r.ratio is None else (f"{r.ratio:,.0f}x" if r.ratio >= 100
+                                            else f"{r.ratio:.3g}x")
         score = f"{r.score_name} {r.score:.4f}" if r.score is not None else ""
         target = "; ".join(t[0] for t in r.targets)
         met = "; ".join(("yes" if t[1] else "**no**") + (f" ({t[2]})" if t[2] else "")
@@ -469,7 +519,8 @@ def main(argv=None):
     if args.device == "cuda":
         cfg.cuda_ok = wl.cuda_available()
         if not cfg.cuda_ok:
-            msg = ("--device cuda: numba.cuda.is_available() is False, so the device='cuda' "
+            msg = ("--device cuda: no usable GPU (numba.cuda.is_available() is False, or the "
+                   "CUDA simulator is on), so the device='cuda' "
                    "runs are skipped; W2/W3 fastmlp rows run on the CPU")
             log("NOTE: " + msg)
             cfg.notes.append(msg)
