@@ -30,6 +30,22 @@ from .dense import data_loss, loss_term
 from .updates import ADAM, adam_step_size, in_dtype, step_all, typed_hyper, unpack, updated
 
 
+@kernel(inline="always")
+def sum_of_squares(x, n):
+    """sum(x[:n] ** 2) in float64, with four partial sums so the additions do
+    not wait on each other (a single running sum is a serial chain)."""
+    a0 = a1 = a2 = a3 = 0.0
+    m = n - n % 4
+    for k in range(0, m, 4):
+        a0 += x[k] * x[k]
+        a1 += x[k + 1] * x[k + 1]
+        a2 += x[k + 2] * x[k + 2]
+        a3 += x[k + 3] * x[k + 3]
+    for k in range(m, n):
+        a0 += x[k] * x[k]
+    return (a0 + a1) + (a2 + a3)
+
+
 @kernel
 def row_offsets(units):
     """Offsets of the input and of each layer's outputs in a row vector."""
@@ -136,6 +152,8 @@ def run_epoch_rows(X, indptr, indices, data, sparse, Y, sw, weighted, order, con
                 deltas[out_a + j] = (p - y) * w_c
             total += w * row_loss
             weight_sum += w
+            if fused:  # sum(W^2) before this row's update, for the L2 loss
+                squares = sum_of_squares(params, n_coef)
             # backward (fused: update each parameter once its gradient is known)
             for i in range(n_layers - 1, -1, -1):
                 n_in, n_out = units[i], units[i + 1]
@@ -148,7 +166,6 @@ def run_epoch_rows(X, indptr, indices, data, sparse, Y, sw, weighted, order, con
                         if i > 0:
                             deltas[ia + k] = wk * d * derivative(a, hidden_code)
                         if fused:
-                            squares += wk * wk
                             g = a * d + alpha_c * wk
                             if weighted:  # (unweighted rows divide by 1: skip it)
                                 g /= w_c
@@ -169,7 +186,6 @@ def run_epoch_rows(X, indptr, indices, data, sparse, Y, sw, weighted, order, con
                                 d = deltas[oa + j]
                                 wk = params[base + j]
                                 back += wk * d
-                                squares += wk * wk
                                 g = a * d + alpha_c * wk
                                 if weighted:
                                     g /= w_c

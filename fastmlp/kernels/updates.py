@@ -91,9 +91,10 @@ def step_all(params, grad, state, solver, hyper, lr_t, n_coef, alpha, weight_sum
     hs = unpack(h)
     s0 = state[0]
     s1 = state[state.shape[0] - 1]
-    squares = 0.0
-    for k in range(n_coef):
-        squares += params[k] * params[k]
+    # sum(W^2) through BLAS (as scikit-learn's np.dot(s, s)): a plain loop would be
+    # a serial chain of additions, slower than the whole update below
+    coefs = params[:n_coef]
+    squares = float(np.dot(coefs, coefs)) if n_coef > 0 else 0.0
     # one loop per solver (the solver argument is then a constant and the loop vectorises)
     if solver == ADAM:
         for k in range(params.shape[0]):
