@@ -14,7 +14,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, _fit_context, is_classifier
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
-from sklearn.utils import check_random_state, shuffle
+from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
@@ -311,7 +311,10 @@ class BaseMLP(BaseEstimator, ABC):
             self.n_iter_ = 0
             for _ in range(self.max_iter):
                 if self.shuffle:
-                    sample_idx = shuffle(sample_idx, random_state=self._random_state)
+                    # sklearn.utils.shuffle's draw, without its per-call validation
+                    permutation = np.arange(n_samples)
+                    self._random_state.shuffle(permutation)
+                    sample_idx = sample_idx[permutation]
                 accumulated = trainer.run_epoch(sample_idx if self.shuffle else None, optimizer)
                 if not np.isfinite(accumulated):
                     raise ValueError(_NON_FINITE_MESSAGE)

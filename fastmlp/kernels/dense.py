@@ -33,7 +33,7 @@ from .activations import (
 )
 
 # Below this many multiply-adds a plain loop beats the BLAS call overhead.
-SMALL_GEMM = 20_000
+SMALL_GEMM = 4_000
 
 
 @kernel
