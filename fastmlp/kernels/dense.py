@@ -26,6 +26,7 @@ from . import kernel
 from .activations import (
     BINARY_LOG_LOSS,
     POISSON,
+    RELU,
     SOFTMAX,
     SQUARED_ERROR,
     activate,
@@ -95,6 +96,9 @@ def bias_activate(Z, b, code):
                 total += e
             for j in range(cols):
                 Z[r, j] /= total
+        elif code == RELU:  # constant code: the loop vectorises
+            for j in range(cols):
+                Z[r, j] = activate(Z[r, j] + b[j], RELU)
         else:
             for j in range(cols):
                 Z[r, j] = activate(Z[r, j] + b[j], code)

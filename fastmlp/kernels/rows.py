@@ -25,7 +25,7 @@ import math
 import numpy as np
 from . import kernel
 
-from .activations import SOFTMAX, activate, derivative
+from .activations import IDENTITY, RELU, SOFTMAX, activate, derivative
 from .dense import data_loss, loss_term
 from .updates import ADAM, adam_step_size, in_dtype, step_all, typed_hyper, unpack, updated
 
@@ -89,7 +89,10 @@ def forward_row(params, units, coef_off, inter_off, lay_off, hidden_code, out_co
                 norm += e
             for j in range(n_out):
                 acts[oa + j] /= norm
-        else:
+        elif code == RELU:  # the common case, with a constant code: vectorises
+            for j in range(n_out):
+                acts[oa + j] = activate(acts[oa + j], RELU)
+        elif code != IDENTITY:
             for j in range(n_out):
                 acts[oa + j] = activate(acts[oa + j], code)
 
