@@ -50,18 +50,6 @@ class StochasticOptimizer:
         return np.array([self.learning_rate, self.momentum, float(self.nesterov),
                          self.beta_1, self.beta_2, self.epsilon], dtype=np.float64)
 
-    def copy(self):
-        new = object.__new__(type(self))
-        new.__dict__.update(self.__dict__)
-        new.state = self.state.copy()
-        new.step = self.step.copy()
-        return new
-
-    def matches(self, solver, n_params, dtype):
-        """Whether this state can continue training a network of that shape."""
-        return (self.solver == solver and self.state.shape[1] == n_params
-                and self.state.dtype == dtype)
-
     def iteration_ends(self, time_step):
         """End-of-epoch schedule: sgd 'invscaling' sets lr = lr_init / (t + 1)^power_t."""
         if self.code == SGD and self.lr_schedule == "invscaling":

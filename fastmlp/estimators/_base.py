@@ -239,26 +239,23 @@ class BaseMLP(BaseEstimator, ABC):
         network.params[:] = result.x
 
     def _optimizer_for(self, network, incremental):
-        """A fresh optimizer, or a copy of the previous one when training continues."""
-        previous = getattr(self, "_optimizer", None)
-        if previous is not None and (incremental or self.warm_start) and previous.matches(
-                self.solver, network.params.shape[0], network.dtype):
-            optimizer = previous.copy()
-            if not incremental:
-                # A new fit call restarts the schedule from learning_rate_init.
-                optimizer.learning_rate = float(self.learning_rate_init)
-            optimizer.learning_rate_init = self.learning_rate_init
-            optimizer.lr_schedule = self.learning_rate
-            optimizer.momentum, optimizer.nesterov = self.momentum, self.nesterovs_momentum
-            optimizer.power_t = self.power_t
-            optimizer.beta_1, optimizer.beta_2 = self.beta_1, self.beta_2
-            optimizer.epsilon = self.epsilon
-            return optimizer
-        return StochasticOptimizer(
+        """An optimizer with the current hyperparameters; when training continues
+        (partial_fit, warm_start) it takes over the previous momentum / Adam state,
+        and partial_fit also the current learning rate of the schedule."""
+        optimizer = StochasticOptimizer(
             self.solver, network.params.shape[0], network.dtype,
             learning_rate_init=self.learning_rate_init, lr_schedule=self.learning_rate,
             momentum=self.momentum, nesterov=self.nesterovs_momentum, power_t=self.power_t,
             beta_1=self.beta_1, beta_2=self.beta_2, epsilon=self.epsilon)
+        previous = getattr(self, "_optimizer", None)
+        if (previous is not None and (incremental or self.warm_start)
+                and previous.state.shape == optimizer.state.shape
+                and previous.state.dtype == optimizer.state.dtype):
+            optimizer.state = previous.state.copy()
+            optimizer.step = previous.step.copy()
+            if incremental:
+                optimizer.learning_rate = previous.learning_rate
+        return optimizer
 
     def _validation_split(self, X, Y, sample_weight):
         """Hold out ``validation_fraction`` of the rows, stratified for single-label
