@@ -277,6 +277,12 @@ def data_loss(total, weight_sum, loss_code, n_outputs):
 
 
 @kernel
+def batch_loss(total, weight_sum, squares, alpha, loss_code, n_outputs):
+    """scikit-learn's loss of a batch: ``data_loss`` + 0.5 alpha sum(W^2) / weight sum."""
+    return data_loss(total, weight_sum, loss_code, n_outputs) + 0.5 * alpha * squares / weight_sum
+
+
+@kernel
 def finalize_gradient(params, grad, n_coef, alpha, weight_sum):
     """In place: ``grad = (grad + alpha * W) / weight_sum`` on coefficients and
     ``grad / weight_sum`` on intercepts. Returns ``sum(W ** 2)`` for the L2 term."""

@@ -16,7 +16,7 @@ from . import kernel
 from .dense import (
     activation_offsets,
     block_loss_grad,
-    data_loss,
+    batch_loss,
     finalize_gradient,
     forward,
     layer_view,
@@ -54,8 +54,7 @@ def run_epoch(X, indptr, indices, data, sparse, Y, sw, weighted, order, contiguo
             lr_t = adam_step_size(hyper, step[0])
         squares = step_all(params, grad, state, solver, hyper, lr_t, n_coef, alpha,
                            weight_sum)
-        loss = data_loss(total, weight_sum, loss_code, n_outputs)
-        loss += 0.5 * alpha * squares / weight_sum
+        loss = batch_loss(total, weight_sum, squares, alpha, loss_code, n_outputs)
         if not math.isfinite(loss):
             return math.nan
         accumulated += loss * (stop - start)
@@ -86,7 +85,7 @@ def loss_grad(X, indptr, indices, data, sparse, Y, sw, weighted, params, units,
         for k in range(grad.shape[0]):
             grad[k] += grad_chunk[k]
     squares = finalize_gradient(params, grad, n_coef, alpha, weight_sum)
-    return data_loss(total, weight_sum, loss_code, n_outputs) + 0.5 * alpha * squares / weight_sum
+    return batch_loss(total, weight_sum, squares, alpha, loss_code, n_outputs)
 
 
 @kernel

@@ -26,7 +26,7 @@ import numpy as np
 from . import kernel
 
 from .activations import IDENTITY, RELU, SOFTMAX, activate, derivative
-from .dense import data_loss, loss_term
+from .dense import batch_loss, loss_term
 from .updates import ADAM, adam_step_size, in_dtype, step_all, typed_hyper, unpack, updated
 
 
@@ -216,8 +216,7 @@ def run_epoch_rows(X, indptr, indices, data, sparse, Y, sw, weighted, order, con
         if not fused:
             squares = step_all(params, grad, state, solver, hyper, lr_t, n_coef, alpha,
                                weight_sum)
-        loss = data_loss(total, weight_sum, loss_code, n_outputs)
-        loss += 0.5 * alpha * squares / weight_sum
+        loss = batch_loss(total, weight_sum, squares, alpha, loss_code, n_outputs)
         if not math.isfinite(loss):
             return math.nan
         accumulated += loss * (stop - start)
