@@ -305,7 +305,8 @@ def test_sgd_update(dtype, momentum, nesterov):
         grad = rng.standard_normal(17).astype(dtype)
         exp_params, exp_velocity = ref.sgd_update(exp_params, grad, exp_velocity, 0.05,
                                                   momentum, nesterov)
-        updates.sgd_update(params, grad, state, sgd_hyper(0.05, momentum, nesterov))
+        hyper = sgd_hyper(0.05, momentum, nesterov)
+        updates.step_all(params, grad, state, updates.SGD, hyper, hyper[0], 0, 0.0, 1.0)
     assert_close(params, exp_params, dtype)
     assert_close(state[0], exp_velocity, dtype)
 
@@ -320,7 +321,8 @@ def test_adam_update(dtype):
     for step in range(1, 5):
         grad = rng.standard_normal(17).astype(dtype)
         exp = ref.adam_update(exp[0], grad, exp[1], exp[2], step, 0.01, 0.8, 0.95, 1e-6)
-        updates.adam_update(params, grad, state, hyper, step)
+        updates.step_all(params, grad, state, updates.ADAM, hyper,
+                         updates.adam_step_size(hyper, step), 0, 0.0, 1.0)
         assert_close(updates.adam_step_size(hyper, step),
                      0.01 * np.sqrt(1 - 0.95**step) / (1 - 0.8**step), np.float64)
     for got, want in zip((params, state[0], state[1]), exp):

@@ -107,21 +107,3 @@ def step_all(params, grad, state, solver, hyper, lr_t, n_coef, alpha, weight_sum
             g = (grad[k] + (alpha_c if k < n_coef else zero) * w) / sw_c
             params[k], s0[k], s0[k] = updated(w, s0[k], s0[k], g, SGD, lr_c, hs)
     return squares
-
-
-@kernel
-def update_all(params, grad, state, solver, hyper, lr_t):
-    """One optimizer step over the whole flat vector with a finished gradient."""
-    return step_all(params, grad, state, solver, hyper, lr_t, 0, 0.0, 1.0)
-
-
-@kernel
-def sgd_update(params, grad, state, hyper):
-    """SGD step with momentum (Nesterov if hyper[2]) at learning rate hyper[0]."""
-    update_all(params, grad, state, SGD, hyper, hyper[0])
-
-
-@kernel
-def adam_update(params, grad, state, hyper, step):
-    """Adam step number ``step`` (t after this update)."""
-    update_all(params, grad, state, ADAM, hyper, adam_step_size(hyper, step))
