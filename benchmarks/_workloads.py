@@ -429,7 +429,8 @@ def memory_script(library, dtype="float32", n_rows=60000, warmup_only=False):
     return (
         "import json, resource, time\n"
         "from benchmarks import _workloads as w\n"
-        f"print(json.dumps(w.w3_fit_for_memory({library!r}, {dtype!r}, {n_rows!r}, {warmup_only!r})))\n"
+        "print(json.dumps(w.w3_fit_for_memory("
+        f"{library!r}, {dtype!r}, {n_rows!r}, {warmup_only!r})))\n"
     )
 
 

@@ -336,7 +336,8 @@ def run_w5(cfg):
     repeat = cfg.sizes["start_repeat"]
     scripts = {lib: wl.startup_script(lib, cfg.dtype) for lib in ("fastmlp", "sklearn")}
     with tempfile.TemporaryDirectory(prefix="fastmlp-w5-warm-") as cache:
-        runs = {lib: (lambda code=code: wl.run_python(code, cache)) for lib, code in scripts.items()}
+        runs = {lib: (lambda code=code: wl.run_python(code, cache))
+                for lib, code in scripts.items()}
         results = wl.race(runs, 1)  # untimed: populates Numba's cache (and the OS file cache)
         ok = [lib for lib in runs if not isinstance(results[lib], BaseException)]
         results.update(wl.race({lib: runs[lib] for lib in ok}, repeat))
@@ -406,13 +407,15 @@ def machine_info(cfg):
     except OSError:
         pass
     info = {"cpu": cpu, "logical_cores": os.cpu_count(),
-            "usable_cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+            "usable_cores": (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+                             else None),
             "python": platform.python_version(), "platform": platform.platform()}
     try:
         from threadpoolctl import threadpool_info
         info["blas"] = "; ".join(
             f"{p.get('internal_api')} {p.get('version')} ({p.get('num_threads')} threads, "
-            f"{p.get('architecture', '?')})" for p in threadpool_info() if p.get("user_api") == "blas")
+            f"{p.get('architecture', '?')})" for p in threadpool_info()
+            if p.get("user_api") == "blas")
     except Exception:  # threadpoolctl missing: numpy's build configuration
         try:
             blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
@@ -495,7 +498,8 @@ def parse_args(argv=None):
     p.add_argument("--quick", action="store_true", help="small sizes (smoke run)")
     p.add_argument("--mnist", metavar="DIR", help="folder with MNIST t10k IDX .gz files "
                    "(W2 uses a synthetic stand-in otherwise)")
-    p.add_argument("--only", metavar="W1,W3", help="comma-separated subset of " + ",".join(WORKLOADS))
+    p.add_argument("--only", metavar="W1,W3",
+                   help="comma-separated subset of " + ",".join(WORKLOADS))
     p.add_argument("--dtype", choices=("float32", "float64"), default="float32")
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
                    help="device for fastmlp in W2/W3")

@@ -3,6 +3,7 @@
 import numpy as np
 
 from .kernels.activations import ACTIVATION_CODES
+from .kernels.bundles import Net
 
 
 class Network:
@@ -33,7 +34,8 @@ class Network:
         sizes = fan_in * fan_out
         self.n_coef = int(sizes.sum())
         self.coef_off = np.concatenate(([0], np.cumsum(sizes)[:-1])).astype(np.int64)
-        self.inter_off = (self.n_coef + np.concatenate(([0], np.cumsum(fan_out)[:-1]))).astype(np.int64)
+        self.inter_off = (self.n_coef
+                          + np.concatenate(([0], np.cumsum(fan_out)[:-1]))).astype(np.int64)
         n_params = self.n_coef + int(fan_out.sum())
         if params.shape != (n_params,):
             raise ValueError(
@@ -65,6 +67,11 @@ class Network:
         params = np.concatenate([np.ravel(a) for a in list(coefs) + list(intercepts)]).astype(
             dtype, copy=False)
         return cls(units, activation, out_activation, params)
+
+    def bundle(self):
+        """The network as the kernels take it (a ``kernels.bundles.Net``)."""
+        return Net(self.params, self.units, self.coef_off, self.inter_off, self.n_coef,
+                   self.hidden_code, self.out_code)
 
     def copy(self):
         """A network with the same layout and a copy of the parameters."""

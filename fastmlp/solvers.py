@@ -1,6 +1,6 @@
 """Optimizer state and learning-rate schedules for the stochastic solvers, and the
-L-BFGS driver. The arithmetic of an update lives in ``kernels/updates.py``; this
-module holds what persists between epochs and between ``partial_fit`` calls."""
+L-BFGS driver. The arithmetic of an update lives in ``kernels/optimizers.py``;
+this module holds what persists between epochs and between ``partial_fit`` calls."""
 
 import warnings
 
@@ -8,7 +8,8 @@ import numpy as np
 import scipy.optimize
 from sklearn.exceptions import ConvergenceWarning
 
-from .kernels.updates import ADAM, SGD
+from .kernels.bundles import Hyper, Solver
+from .kernels.optimizers import ADAM, SGD
 
 
 class StochasticOptimizer:
@@ -46,9 +47,14 @@ class StochasticOptimizer:
         self.step = np.zeros(1, dtype=np.int64)
 
     def hyper(self):
-        """Hyperparameters as the float64 vector the epoch kernel reads."""
-        return np.array([self.learning_rate, self.momentum, float(self.nesterov),
-                         self.beta_1, self.beta_2, self.epsilon], dtype=np.float64)
+        """The current hyperparameters as the kernels read them (``Hyper``)."""
+        return Hyper(float(self.learning_rate), float(self.momentum), bool(self.nesterov),
+                     float(self.beta_1), float(self.beta_2), float(self.epsilon))
+
+    def bundle(self):
+        """The optimizer as the kernels take it (``Solver``): code, hyperparameters,
+        and the state and step arrays, which the kernels update in place."""
+        return Solver(self.code, self.hyper(), self.state, self.step)
 
     def iteration_ends(self, time_step):
         """End-of-epoch schedule: sgd 'invscaling' sets lr = lr_init / (t + 1)^power_t."""

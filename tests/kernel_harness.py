@@ -1,4 +1,4 @@
-"""Builds random problems and the exact argument lists of the Numba kernels.
+"""Builds random problems and the argument bundles of the Numba kernels.
 
 Kept separate from ``reference.py`` (which must not know the kernels' calling
 conventions) and from the backends (so a backend bug cannot hide a kernel bug).
@@ -6,6 +6,8 @@ conventions) and from the backends (so a backend bug cannot hide a kernel bug).
 
 import numpy as np
 import scipy.sparse as sp
+
+from fastmlp.kernels.bundles import Hyper, Inputs, Net, Scratch, Solver, Targets
 
 import reference as ref
 
@@ -65,21 +67,39 @@ def make_sw(rng, n):
 
 # -------------------------------------------------------- kernel arguments
 def input_args(X, dtype):
-    """``(X, indptr, indices, data, sparse)`` as the kernels take an input."""
+    """X as the kernels' ``Inputs`` bundle (dense, or CSR with int32 indices)."""
     if sp.issparse(X):
         X = sp.csr_matrix(X)
-        return (np.empty((0, 0), dtype=dtype), X.indptr.astype(np.int32),
-                X.indices.astype(np.int32), np.ascontiguousarray(X.data, dtype=dtype), True)
+        return Inputs(np.empty((0, 0), dtype=dtype), X.indptr.astype(np.int32),
+                      X.indices.astype(np.int32), np.ascontiguousarray(X.data, dtype=dtype),
+                      True)
     empty = np.empty(0, dtype=np.int32)
-    return np.ascontiguousarray(X, dtype=dtype), empty, empty, np.empty(0, dtype=dtype), False
+    return Inputs(np.ascontiguousarray(X, dtype=dtype), empty, empty, np.empty(0, dtype=dtype),
+                  False)
 
 
-def network_args(units):
-    """``(units, coef_off, inter_off, n_coef)`` computed from the layer widths."""
+def network_args(params, units, hidden_code, out_code):
+    """The kernels' ``Net`` bundle, its layout computed from the layer widths."""
     coef_slices, _, inter_slices, n_coef, _ = ref.layout(units)
-    return (np.asarray(units, dtype=np.int64),
-            np.array([s.start for s in coef_slices], dtype=np.int64),
-            np.array([s.start for s in inter_slices], dtype=np.int64), n_coef)
+    return Net(params, np.asarray(units, dtype=np.int64),
+               np.array([s.start for s in coef_slices], dtype=np.int64),
+               np.array([s.start for s in inter_slices], dtype=np.int64), n_coef,
+               hidden_code, out_code)
+
+
+def targets_args(Y, sw):
+    """The kernels' ``Targets`` bundle (``sw`` None for unweighted rows)."""
+    if sw is None:
+        return Targets(Y, np.empty(0), False)
+    return Targets(Y, sw, True)
+
+
+def solver_args(code, hyper, state, step):
+    """The kernels' ``Solver`` bundle; ``hyper`` = (lr, momentum, nesterov,
+    beta_1, beta_2, epsilon)."""
+    lr, momentum, nesterov, beta_1, beta_2, epsilon = hyper
+    return Solver(code, Hyper(float(lr), float(momentum), bool(nesterov), float(beta_1),
+                              float(beta_2), float(epsilon)), state, step)
 
 
 def act_offsets(units, max_rows):
@@ -87,13 +107,14 @@ def act_offsets(units, max_rows):
 
 
 def scratch(units, max_rows, n_features, dtype, sparse):
-    """``(act_off, acts, deltas, xbuf)`` for blocks of at most ``max_rows`` rows, with
-    the buffers filled with garbage so a kernel that reads before writing is caught."""
+    """``(act_off, Scratch)`` for blocks of at most ``max_rows`` rows, with the
+    buffers filled with garbage so a kernel that reads before writing is caught."""
     off = act_offsets(units, max_rows)
     acts = np.full(off[-1], 1e3, dtype=dtype)
     deltas = np.full(off[-1], -1e3, dtype=dtype)
     xbuf = np.full((0 if sparse else max_rows, 0 if sparse else n_features), 7.0, dtype=dtype)
-    return off, acts, deltas, xbuf
+    grad = np.full(ref.n_params_of(units), np.nan, dtype=dtype)
+    return off, Scratch(acts, deltas, xbuf, grad)
 
 
 def layer_block(buf, off, i, rows, cols):

@@ -1,15 +1,26 @@
-"""The gradient of ``epoch.loss_grad`` against central finite differences of the
+"""The gradient of ``training.loss_grad`` against central finite differences of the
 loss it returns (float64, 2 hidden layers, alpha > 0, sample weights)."""
 
 import numpy as np
 import pytest
 import scipy.sparse as sp
 
-import reference as ref
+from fastmlp import config
 from fastmlp.backends import cpu
-from fastmlp.kernels import epoch
+from fastmlp.kernels import training
+from fastmlp.kernels.bundles import LossSpec
 from fastmlp.network import Network
-from kernel_harness import input_args, make_params, make_sw, make_X, network_args, scratch
+
+import reference as ref
+from kernel_harness import (
+    input_args,
+    make_params,
+    make_sw,
+    make_X,
+    network_args,
+    scratch,
+    targets_args,
+)
 
 HIDDEN = list(ref.HIDDEN_ACTIVATIONS.items())
 ALPHA = 0.05
@@ -37,21 +48,19 @@ def targets(rng, n, n_outputs, kind):
 
 
 class Objective:
-    """``epoch.loss_grad`` at a flat parameter vector, with its own scratch."""
+    """``training.loss_grad`` at a flat parameter vector, with its own scratch."""
 
     def __init__(self, X, Y, sw, units, hidden_code, loss_code, alpha, chunk_rows):
         self.args = (X, Y, sw, units, hidden_code, loss_code, alpha, chunk_rows)
 
     def __call__(self, params):
         X, Y, sw, units, hidden_code, loss_code, alpha, chunk_rows = self.args
-        units_a, coef_off, inter_off, n_coef = network_args(units)
-        _, acts, deltas, xbuf = scratch(units, chunk_rows, units[0], np.float64, True)
+        _, sc = scratch(units, chunk_rows, units[0], np.float64, True)
         grad = np.empty_like(params)
-        loss = epoch.loss_grad(
-            *input_args(X, np.float64), Y, np.empty(0) if sw is None else sw, sw is not None,
-            params, units_a, coef_off, inter_off, grad, n_coef, hidden_code,
-            ref.OUTPUT_OF_LOSS[loss_code], loss_code, float(np.finfo(np.float64).eps), alpha,
-            chunk_rows, acts, deltas, xbuf, np.empty_like(params))
+        loss = training.loss_grad(
+            input_args(X, np.float64), targets_args(Y, sw),
+            network_args(params, units, hidden_code, ref.OUTPUT_OF_LOSS[loss_code]),
+            LossSpec(loss_code, float(np.finfo(np.float64).eps), alpha), chunk_rows, sc, grad)
         return loss, grad
 
 
@@ -163,13 +172,13 @@ def test_lbfgs_objective_of_cpu_backend(dtype):
     sw = make_sw(rng, n)
     params = make_params(rng, units, np.float64)
     net = Network(units, "tanh", "softmax", params.astype(dtype))
-    trainer = cpu.Trainer(net, X, Y, sw, 1, ref.LOG_LOSS, ALPHA)
-    old_chunk = cpu.CHUNK_ROWS
+    trainer = cpu.Trainer(net, X, Y, sw, ref.LOG_LOSS, ALPHA)
+    old_chunk = config.CPU_CHUNK_ROWS
     try:
-        cpu.CHUNK_ROWS = 8  # several chunks, the last one ragged
+        config.CPU_CHUNK_ROWS = 8  # several chunks, the last one ragged
         loss, grad = trainer.loss_grad(params)
     finally:
-        cpu.CHUNK_ROWS = old_chunk
+        config.CPU_CHUNK_ROWS = old_chunk
     assert grad.dtype == np.float64
     exp_loss, exp_grad = ref.loss_grad(X, Y, sw, params.astype(dtype), units, ref.TANH,
                                        ref.LOG_LOSS, ALPHA, float(np.finfo(dtype).eps))

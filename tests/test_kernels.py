@@ -6,8 +6,11 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
+from fastmlp import config
+from fastmlp.kernels import activations, layers, losses, optimizers, prediction, rows, training
+from fastmlp.kernels.bundles import Batches, Block, LossSpec, Net
+
 import reference as ref
-from fastmlp.kernels import activations, dense, epoch, rows, updates
 from kernel_harness import (
     DTYPES,
     act_offsets,
@@ -22,6 +25,8 @@ from kernel_harness import (
     network_args,
     rows_of,
     scratch,
+    solver_args,
+    targets_args,
 )
 
 HIDDEN = list(ref.HIDDEN_ACTIVATIONS.items())
@@ -36,10 +41,10 @@ def test_codes_match_reference():
     assert activations.ACTIVATION_CODES == {
         "identity": ref.IDENTITY, "logistic": ref.LOGISTIC, "tanh": ref.TANH,
         "relu": ref.RELU, "softmax": ref.SOFTMAX, "exp": ref.EXP}
-    assert (activations.SQUARED_ERROR, activations.POISSON, activations.LOG_LOSS,
-            activations.BINARY_LOG_LOSS) == (ref.SQUARED_ERROR, ref.POISSON, ref.LOG_LOSS,
-                                             ref.BINARY_LOG_LOSS)
-    assert (updates.SGD, updates.ADAM) == (ref.SGD, ref.ADAM)
+    assert (losses.SQUARED_ERROR, losses.POISSON, losses.LOG_LOSS,
+            losses.BINARY_LOG_LOSS) == (ref.SQUARED_ERROR, ref.POISSON, ref.LOG_LOSS,
+                                        ref.BINARY_LOG_LOSS)
+    assert (optimizers.SGD, optimizers.ADAM) == (ref.SGD, ref.ADAM)
 
 
 # ------------------------------------------------------------------ scalar
@@ -74,14 +79,14 @@ def test_gemm(branch, dtype, transpose_a, transpose_b):
     rng = np.random.default_rng(0)
     for n, k, m in GEMM_SHAPES[branch]:
         # Make sure the shape really selects the branch under test.
-        assert (n * k * m <= dense.SMALL_GEMM) == (branch == "small")
+        assert (n * k * m <= config.SMALL_GEMM) == (branch == "small")
         A = rng.standard_normal((k, n) if transpose_a else (n, k)).astype(dtype)
         A[rng.random(A.shape) < 0.3] = 0.0
         B = rng.standard_normal((m, k) if transpose_b else (k, m)).astype(dtype)
         A = A.T if transpose_a else A
         B = B.T if transpose_b else B
         out = np.full((n, m), np.nan, dtype=dtype)
-        dense.gemm(A, B, out)
+        layers.gemm(A, B, out)
         assert_close(out, ref.gemm(A.astype(np.float64), B.astype(np.float64)), dtype)
 
 
@@ -99,7 +104,7 @@ def test_bias_activate(code, dtype):
     if code == ref.LOGISTIC:
         Z[0, 0] = -700
     expected = ref.bias_activate(Z.astype(np.float64), b.astype(np.float64), code)
-    dense.bias_activate(Z, b, code)
+    layers.bias_activate(Z, b, code)
     assert Z.dtype == dtype
     assert np.isfinite(Z).all()
     assert_close(Z, expected, dtype)
@@ -143,8 +148,9 @@ def test_output_delta(loss_code, dtype, weighted, contiguous):
         Y[idx[0]] = 1.0 - P[0] if loss_code == ref.BINARY_LOG_LOSS else np.eye(cols)[1]
     eps = float(np.finfo(dtype).eps)
     delta = np.full((rows, cols), np.nan, dtype=dtype)
-    total, weight_sum = dense.output_delta(P, Y, sw, weighted, order, start, contiguous,
-                                           loss_code, eps, delta)
+    total, weight_sum = layers.output_delta(P, targets_args(Y, sw if weighted else None),
+                                            Block(order, start, stop, contiguous),
+                                            LossSpec(loss_code, eps, 0.0), delta)
     exp_delta, exp_total, exp_ws = ref.output_delta(P, Y[idx], sw[idx] if weighted else None,
                                                     loss_code, eps)
     assert np.isfinite(total)
@@ -152,7 +158,7 @@ def test_output_delta(loss_code, dtype, weighted, contiguous):
     assert_close(total, exp_total, dtype)
     assert_close(weight_sum, exp_ws, np.float64)
     # The normalised loss is scikit-learn's own loss function on the block.
-    loss = dense.data_loss(total, weight_sum, loss_code, cols)
+    loss = losses.data_loss(total, weight_sum, loss_code, cols)
     assert_close(loss, ref.data_loss(exp_total, exp_ws, loss_code, cols), dtype)
     assert_close(loss, ref.sklearn_loss(Y[idx], P, sw[idx] if weighted else None, loss_code),
                  dtype)
@@ -162,7 +168,7 @@ def test_output_delta(loss_code, dtype, weighted, contiguous):
                          [(c, k) for c in LOSSES for k in (1, 3) if (c, k) != (ref.LOG_LOSS, 1)])
 def test_data_loss(loss_code, n_outputs):
     total, weight_sum = 7.25, 2.5
-    assert dense.data_loss(total, weight_sum, loss_code, n_outputs) == pytest.approx(
+    assert losses.data_loss(total, weight_sum, loss_code, n_outputs) == pytest.approx(
         ref.data_loss(total, weight_sum, loss_code, n_outputs), rel=1e-15)
 
 
@@ -178,11 +184,10 @@ def forward_case(rng, hidden_code, loss_code, dtype, sparse, n=23, n_features=6,
 
 def run_forward(X, params, units, order, start, stop, contiguous, hidden_code, out_code,
                 dtype, sparse, max_rows):
-    units_a, coef_off, inter_off, _ = network_args(units)
-    off, acts, deltas, xbuf = scratch(units, max_rows, units[0], dtype, sparse)
-    block = dense.forward(*input_args(X, dtype), order, start, stop, contiguous, xbuf, params,
-                          units_a, coef_off, inter_off, off, acts, hidden_code, out_code)
-    return block, off, acts, deltas, xbuf
+    off, sc = scratch(units, max_rows, units[0], dtype, sparse)
+    block = layers.forward(input_args(X, dtype), Block(order, start, stop, contiguous),
+                           network_args(params, units, hidden_code, out_code), off, sc)
+    return block, off, sc
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
@@ -197,13 +202,13 @@ def test_forward(hidden_name, hidden_code, loss_code, dtype, sparse, contiguous)
     order = rng.permutation(n).astype(np.int64)
     out_code = ref.OUTPUT_OF_LOSS[loss_code]
     start, stop, max_rows = 6, 17, 12
-    block, off, acts, _, _ = run_forward(X, params, units, order, start, stop, contiguous,
-                                         hidden_code, out_code, dtype, sparse, max_rows)
+    block, off, sc = run_forward(X, params, units, order, start, stop, contiguous,
+                                 hidden_code, out_code, dtype, sparse, max_rows)
     idx = rows_of(order, start, stop, contiguous)
     expected = ref.forward(X[idx], params, units, hidden_code, out_code)
     rows = stop - start
     for i, exp in enumerate(expected):
-        assert_close(layer_block(acts, off, i, rows, units[i + 1]), exp, dtype,
+        assert_close(layer_block(sc.acts, off, i, rows, units[i + 1]), exp, dtype,
                      err_msg=f"layer {i}")
     if not sparse:
         assert_close(block, X[idx], dtype)
@@ -223,25 +228,22 @@ def test_backward(hidden_name, hidden_code, loss_code, dtype, sparse, contiguous
     out_code = ref.OUTPUT_OF_LOSS[loss_code]
     start, stop, max_rows = 3, 15, 12
     rows = stop - start
-    block, off, acts, deltas, _ = run_forward(X, params, units, order, start, stop,
-                                              contiguous, hidden_code, out_code, dtype,
-                                              sparse, max_rows)
+    block, off, sc = run_forward(X, params, units, order, start, stop, contiguous,
+                                 hidden_code, out_code, dtype, sparse, max_rows)
     last = len(units) - 2
-    D = layer_block(deltas, off, last, rows, units[-1])
+    D = layer_block(sc.deltas, off, last, rows, units[-1])
     D[...] = rng.standard_normal(D.shape)
     delta_out = D.copy()
-    units_a, coef_off, inter_off, _ = network_args(units)
-    grad = np.full(params.shape, np.nan, dtype=dtype)
-    _, indptr, indices, data, _ = input_args(X, dtype)
-    dense.backward(indptr, indices, data, sparse, order, start, stop, contiguous, block,
-                   params, grad, units_a, coef_off, inter_off, off, acts, deltas, hidden_code)
+    layers.backward(input_args(X, dtype), Block(order, start, stop, contiguous), block,
+                    network_args(params, units, hidden_code, out_code), off, sc)
+    grad = sc.grad
     idx = rows_of(order, start, stop, contiguous)
     ref_acts = ref.forward(X[idx], params, units, hidden_code, out_code)
     exp_grad, exp_deltas = ref.backward(X[idx], params, units, ref_acts, delta_out, hidden_code)
     assert grad.dtype == dtype
     assert_close(grad, exp_grad, dtype)
     for i in range(last):
-        assert_close(layer_block(deltas, off, i, rows, units[i + 1]), exp_deltas[i], dtype,
+        assert_close(layer_block(sc.deltas, off, i, rows, units[i + 1]), exp_deltas[i], dtype,
                      err_msg=f"delta of layer {i}")
 
 
@@ -256,14 +258,14 @@ def test_block_loss_grad(hidden_name, hidden_code, loss_code, dtype, weighted):
     sw = make_sw(rng, n) if weighted else np.empty(0)
     order = rng.permutation(n).astype(np.int64)
     start, stop, max_rows = 4, 14, 10
-    units_a, coef_off, inter_off, _ = network_args(units)
-    off, acts, deltas, xbuf = scratch(units, max_rows, units[0], dtype, False)
-    grad = np.full(params.shape, np.nan, dtype=dtype)
+    off, sc = scratch(units, max_rows, units[0], dtype, False)
     eps = float(np.finfo(dtype).eps)
-    total, weight_sum = dense.block_loss_grad(
-        *input_args(X, dtype), Y, sw, weighted, order, start, stop, False, params, grad,
-        units_a, coef_off, inter_off, off, hidden_code, ref.OUTPUT_OF_LOSS[loss_code],
-        loss_code, eps, acts, deltas, xbuf)
+    total, weight_sum = layers.block_loss_grad(
+        input_args(X, dtype), targets_args(Y, sw if weighted else None),
+        Block(order, start, stop, False),
+        network_args(params, units, hidden_code, ref.OUTPUT_OF_LOSS[loss_code]),
+        LossSpec(loss_code, eps, 0.0), off, sc)
+    grad = sc.grad
     idx = order[start:stop]
     exp_grad, exp_total, exp_ws = ref.block_loss_grad(
         X[idx], Y[idx], sw[idx] if weighted else None, params, units, hidden_code, loss_code,
@@ -273,24 +275,34 @@ def test_block_loss_grad(hidden_name, hidden_code, loss_code, dtype, weighted):
     assert_close(weight_sum, exp_ws, np.float64)
 
 
-# -------------------------------------------------------- finalize_gradient
+# -------------------------------------------------------- finish_and_step
+def flat_net(params, n_coef):
+    """A Net with only what ``finish_and_step`` reads: the vector and n_coef."""
+    empty = np.empty(0, dtype=np.int64)
+    return Net(params, empty, empty, empty, n_coef, 0, 0)
+
+
 @pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
 @pytest.mark.parametrize("alpha", [0.0, 0.37])
 def test_finalize_gradient(dtype, alpha):
+    """NO_UPDATE (the L-BFGS objective): the finished gradient, no step."""
     rng = np.random.default_rng(6)
     units = [4, 3, 2]
     params = make_params(rng, units, dtype)
+    before = params.copy()
     grad = rng.standard_normal(params.shape).astype(dtype)
     n_coef = ref.n_coef_of(units)
     exp_grad, exp_squares = ref.finalize_gradient(params, grad, n_coef, alpha, 3.5)
-    squares = dense.finalize_gradient(params, grad, n_coef, alpha, 3.5)
+    squares = optimizers.finish_and_step(flat_net(params, n_coef), grad, alpha, 3.5,
+                                         optimizers.no_update(params), 0.0)
     assert_close(grad, exp_grad, dtype)
     assert_close(squares, exp_squares, dtype)
+    np.testing.assert_array_equal(params, before)
 
 
 # ----------------------------------------------------------------- updates
 def sgd_hyper(lr, momentum, nesterov):
-    return np.array([lr, momentum, float(nesterov), 0.9, 0.999, 1e-8])
+    return (lr, momentum, nesterov, 0.9, 0.999, 1e-8)
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
@@ -305,8 +317,8 @@ def test_sgd_update(dtype, momentum, nesterov):
         grad = rng.standard_normal(17).astype(dtype)
         exp_params, exp_velocity = ref.sgd_update(exp_params, grad, exp_velocity, 0.05,
                                                   momentum, nesterov)
-        hyper = sgd_hyper(0.05, momentum, nesterov)
-        updates.step_all(params, grad, state, updates.SGD, hyper, hyper[0], 0, 0.0, 1.0)
+        solver = solver_args(ref.SGD, sgd_hyper(0.05, momentum, nesterov), state, None)
+        optimizers.finish_and_step(flat_net(params, 0), grad, 0.0, 1.0, solver, 0.05)
     assert_close(params, exp_params, dtype)
     assert_close(state[0], exp_velocity, dtype)
 
@@ -316,14 +328,16 @@ def test_adam_update(dtype):
     rng = np.random.default_rng(8)
     params = rng.standard_normal(17).astype(dtype)
     state = np.zeros((2, 17), dtype=dtype)
-    hyper = np.array([0.01, 0.0, 0.0, 0.8, 0.95, 1e-6])
+    solver = solver_args(ref.ADAM, (0.01, 0.0, 0.0, 0.8, 0.95, 1e-6), state,
+                         np.zeros(1, dtype=np.int64))
     exp = (params.copy(), state[0].copy(), state[1].copy())
     for step in range(1, 5):
         grad = rng.standard_normal(17).astype(dtype)
         exp = ref.adam_update(exp[0], grad, exp[1], exp[2], step, 0.01, 0.8, 0.95, 1e-6)
-        updates.step_all(params, grad, state, updates.ADAM, hyper,
-                         updates.adam_step_size(hyper, step), 0, 0.0, 1.0)
-        assert_close(updates.adam_step_size(hyper, step),
+        lr_t = optimizers.next_step_size(solver)
+        assert solver.step[0] == step
+        optimizers.finish_and_step(flat_net(params, 0), grad, 0.0, 1.0, solver, lr_t)
+        assert_close(lr_t,
                      0.01 * np.sqrt(1 - 0.95**step) / (1 - 0.8**step), np.float64)
     for got, want in zip((params, state[0], state[1]), exp):
         assert_close(got, want, dtype)
@@ -344,9 +358,9 @@ def test_step_all(dtype, solver, nesterov):
         dtype)
     if solver == ref.ADAM:
         state[1] = np.abs(state[1])
-    hyper = np.array([0.03, 0.7, float(nesterov), 0.8, 0.95, 1e-3])
+    bundle = solver_args(solver, (0.03, 0.7, nesterov, 0.8, 0.95, 1e-3), state, None)
     alpha, weight_sum, step = 0.2, 3.5, 4
-    lr_t = float(updates.adam_step_size(hyper, step)) if solver == ref.ADAM else 0.03
+    lr_t = optimizers.adam_step_size(bundle.hyper, step) if solver == ref.ADAM else 0.03
     exp_grad, exp_squares = ref.finalize_gradient(params, grad, n_coef, alpha, weight_sum)
     if solver == ref.ADAM:
         exp_params, m, v = ref.adam_update(params, exp_grad, state[0], state[1], step, 0.03,
@@ -355,8 +369,8 @@ def test_step_all(dtype, solver, nesterov):
     else:
         exp_params, vel = ref.sgd_update(params, exp_grad, state[0], 0.03, 0.7, nesterov)
         exp_state = [vel]
-    squares = updates.step_all(params, grad, state, solver, hyper, lr_t, n_coef, alpha,
-                               weight_sum)
+    squares = optimizers.finish_and_step(flat_net(params, n_coef), grad, alpha, weight_sum,
+                                         bundle, lr_t)
     assert_close(squares, exp_squares, dtype)
     assert_close(params, exp_params, dtype)
     for k, s in enumerate(exp_state):
@@ -388,21 +402,17 @@ def check_run_epoch(units, X, Y, params, sw, order, contiguous, batch_size, hidd
         hyper = (0.05, 0.9, 1.0, 0.9, 0.999, 1e-8)
         state = np.zeros((1, params.size), dtype=dtype)
     step = np.zeros(1, dtype=np.int64)
-    units_a, coef_off, inter_off, n_coef = network_args(units)
-    _, acts, deltas, xbuf = scratch(units, batch_size, units[0], dtype, sparse)
-    grad = np.empty_like(params)
+    _, sc = scratch(units, batch_size, units[0], dtype, sparse)
     kparams = params.copy()
     exp_params, exp_state, exp_step = params.copy(), list(state.copy()), 0
-    sw_arr = np.empty(0) if sw is None else sw
+    args = (input_args(X, dtype), targets_args(Y, sw), Batches(order, contiguous, batch_size),
+            network_args(kparams, units, hidden_code, ref.OUTPUT_OF_LOSS[loss_code]),
+            LossSpec(loss_code, eps, alpha), solver_args(solver, hyper, state, step), sc)
     for _ in range(n_epochs):
-        common = (*input_args(X, dtype), Y, sw_arr, sw is not None, order, contiguous,
-                  batch_size, kparams, units_a, coef_off, inter_off, grad, n_coef,
-                  hidden_code, ref.OUTPUT_OF_LOSS[loss_code], loss_code, eps, alpha)
-        solver_args = (solver, np.array(hyper, dtype=np.float64), state, step)
         if path == "rows":
-            got = rows.run_epoch_rows(*common, *solver_args)
+            got = rows.run_epoch_rows(*args)
         else:
-            got = epoch.run_epoch(*common, acts, deltas, xbuf, *solver_args)
+            got = training.run_epoch(*args)
         walk = np.arange(n) if contiguous else order
         exp_acc, exp_params, exp_state, exp_step = ref.run_epoch(
             X, Y, sw, walk, batch_size, exp_params, units, hidden_code, loss_code, alpha, eps,
@@ -421,7 +431,7 @@ def check_run_epoch(units, X, Y, params, sw, order, contiguous, batch_size, hidd
 
 SOLVERS = [ref.SGD, ref.ADAM]
 SOLVER_IDS = ["sgd", "adam"]
-# epoch.run_epoch (mini-batch blocks through gemm) and rows.run_epoch_rows (the
+# training.run_epoch (mini-batch blocks through gemm) and rows.run_epoch_rows (the
 # per-sample loop path, fused update at batch size 1) must give the same epoch.
 PATHS = ["blocks", "rows"]
 
@@ -501,18 +511,16 @@ def test_run_epoch_nonfinite_returns_nan(solver, path, batch_size, case):
     else:
         params[ref.layout(units)[2][-1]] = -1000.0  # output intercepts: exp(-1000) == 0
         lr = 1e-3
-    units_a, coef_off, inter_off, n_coef = network_args(units)
-    _, acts, deltas, xbuf = scratch(units, batch_size, units[0], np.float64, False)
+    _, sc = scratch(units, batch_size, units[0], np.float64, False)
     state = np.zeros((2 if solver == ref.ADAM else 1, params.size))
-    common = (*input_args(X, np.float64), Y, np.empty(0), False, np.arange(X.shape[0]), True,
-              batch_size, params, units_a, coef_off, inter_off, np.empty_like(params), n_coef,
-              ref.RELU, ref.OUTPUT_OF_LOSS[loss_code], loss_code, 1e-16, 0.0)
-    solver_args = (solver, np.array([lr, 0.9, 1.0, 0.9, 0.999, 1e-8]), state,
-                   np.zeros(1, dtype=np.int64))
-    if path == "rows":
-        got = rows.run_epoch_rows(*common, *solver_args)
-    else:
-        got = epoch.run_epoch(*common, acts, deltas, xbuf, *solver_args)
+    args = (input_args(X, np.float64), targets_args(Y, None),
+            Batches(np.arange(X.shape[0]), True, batch_size),
+            network_args(params, units, ref.RELU, ref.OUTPUT_OF_LOSS[loss_code]),
+            LossSpec(loss_code, 1e-16, 0.0),
+            solver_args(solver, (lr, 0.9, True, 0.9, 0.999, 1e-8), state,
+                        np.zeros(1, dtype=np.int64)), sc)
+    run = rows.run_epoch_rows if path == "rows" else training.run_epoch
+    got = run(*args)
     assert np.isnan(got)
 
 
@@ -520,26 +528,22 @@ def test_output_delta_poisson_zero_prediction_is_infinite_not_an_error():
     P = np.array([[0.0, 1.0], [0.0, 2.0]])
     Y = np.array([[2.0, 1.0], [0.0, 1.0]])
     delta = np.empty_like(P)
-    total, weight_sum = dense.output_delta(P, Y, np.empty(0), False, np.empty(0, np.int64), 0,
-                                           True, ref.POISSON, 1e-16, delta)
+    total, weight_sum = layers.output_delta(P, targets_args(Y, None),
+                                            Block(np.empty(0, np.int64), 0, 2, True),
+                                            LossSpec(ref.POISSON, 1e-16, 0.0), delta)
     assert total == np.inf and weight_sum == 2.0
     np.testing.assert_array_equal(delta, P - Y)
 
 
 # --------------------------------------------------------------- loss_grad
 def call_loss_grad(X, Y, sw, params, units, hidden_code, loss_code, alpha, dtype, chunk_rows):
-    sparse = sp.issparse(X)
-    units_a, coef_off, inter_off, n_coef = network_args(units)
-    _, acts, deltas, xbuf = scratch(units, chunk_rows, units[0], dtype, True)
+    _, sc = scratch(units, chunk_rows, units[0], dtype, True)
     grad = np.full(params.shape, np.nan, dtype=dtype)
-    grad_chunk = np.full(params.shape, np.nan, dtype=dtype)
     eps = float(np.finfo(dtype).eps)
-    loss = epoch.loss_grad(
-        *input_args(X, dtype), Y, np.empty(0) if sw is None else sw, sw is not None, params,
-        units_a, coef_off, inter_off, grad, n_coef, hidden_code,
-        ref.OUTPUT_OF_LOSS[loss_code], loss_code, eps, alpha, chunk_rows, acts, deltas, xbuf,
-        grad_chunk)
-    del sparse
+    loss = training.loss_grad(
+        input_args(X, dtype), targets_args(Y, sw),
+        network_args(params, units, hidden_code, ref.OUTPUT_OF_LOSS[loss_code]),
+        LossSpec(loss_code, eps, alpha), chunk_rows, sc, grad)
     return loss, grad
 
 
@@ -581,16 +585,15 @@ def test_predict(hidden_name, hidden_code, out_code, dtype, sparse, chunk_rows):
     n = 31
     X = make_X(rng, n, units[0], dtype, sparse)
     params = make_params(rng, units, dtype)
-    units_a, coef_off, inter_off, _ = network_args(units)
     out = np.full((n, units[-1]), np.nan, dtype=dtype)
-    epoch.predict(*input_args(X, dtype), n, params, units_a, coef_off, inter_off, hidden_code,
-                  out_code, chunk_rows, out)
+    prediction.predict(input_args(X, dtype), network_args(params, units, hidden_code, out_code),
+                       chunk_rows, out)
     assert_close(out, ref.predict(X, params, units, hidden_code, out_code), dtype)
 
 
 def test_activation_offsets():
     units = np.array([7, 5, 4, 3], dtype=np.int64)
-    np.testing.assert_array_equal(dense.activation_offsets(units, 6), act_offsets(units, 6))
+    np.testing.assert_array_equal(layers.activation_offsets(units, 6), act_offsets(units, 6))
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")

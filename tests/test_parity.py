@@ -21,8 +21,7 @@ from sklearn.neural_network import MLPClassifier as SkMLPClassifier
 from sklearn.neural_network import MLPRegressor as SkMLPRegressor
 from sklearn.preprocessing import StandardScaler
 
-from fastmlp import MLPClassifier, MLPRegressor
-from fastmlp.backends import cpu
+from fastmlp import MLPClassifier, MLPRegressor, config
 
 SOLVERS = ["adam", "sgd", "lbfgs"]
 
@@ -96,10 +95,10 @@ def test_held_out_score_not_worse_than_sklearn(dataset, solver):
 # ============================================================== exactness
 @pytest.fixture(params=["blocks", "rows"])
 def cpu_path(request, monkeypatch):
-    """Force the CPU backend's mini-batch path: 'blocks' (epoch.run_epoch, gemm
+    """Force the CPU backend's mini-batch path: 'blocks' (training.run_epoch, gemm
     over a gathered block) or 'rows' (rows.run_epoch_rows, per-sample loops).
     Batch size 1 always takes the rows path."""
-    monkeypatch.setattr(cpu, "ROWS_PATH_MACS", 0 if request.param == "blocks" else 10**12)
+    monkeypatch.setattr(config, "ROWS_PATH_MACS", 0 if request.param == "blocks" else 10**12)
     return request.param
 
 

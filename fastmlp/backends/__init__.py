@@ -1,10 +1,14 @@
 """Where the arithmetic runs. Every backend module offers the same two names:
 
-``Trainer(network, X, Y, sample_weight, batch_size)``
-    holds the training data and scratch of one fit, with ``run_epoch``,
-    ``loss_grad`` and ``pull_params``;
+``Trainer(network, X, Y, sample_weight, loss_code, alpha, batch_size=None)``
+    holds the training data and scratch of one fit, with ``run_epoch(order,
+    optimizer)`` (sgd / adam; needs ``batch_size``), ``loss_grad(x)`` (the
+    L-BFGS objective) and ``pull_params()``;
 ``predict(network, X)``
     the output-layer activations for every row of X.
+
+Both build the kernels' argument bundles (``kernels.bundles``); the tuning
+knobs they read (chunk sizes, path cross-overs) are in ``fastmlp.config``.
 """
 
 from importlib import import_module

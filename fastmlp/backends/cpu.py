@@ -1,32 +1,44 @@
-"""CPU backend: converts inputs once per call and drives the njit kernels."""
+"""CPU backend: builds the kernels' argument bundles once per call and drives the
+njit kernels (``kernels.training``, ``kernels.rows``, ``kernels.prediction``)."""
 
 import numpy as np
 import scipy.sparse as sp
 
-from ..kernels import epoch, rows
+from .. import config
+from ..kernels import prediction, rows, training
+from ..kernels.bundles import Batches, Inputs, LossSpec, Scratch, Targets
 from .threads import blas_threads_for, largest_product
 
-# Rows per block for full-data passes (prediction, L-BFGS): bounds scratch memory.
-CHUNK_ROWS = 4096
-# Mini-batches with at most this many multiply-adds (batch rows x coefficients)
-# train on the per-sample path (loops, no BLAS); batch size 1 always does.
-ROWS_PATH_MACS = 100_000
 
-
-def input_arrays(X, dtype):
-    """``(dense, indptr, indices, data, is_sparse)`` as the kernels take an input."""
+def inputs_of(X, dtype):
+    """X (ndarray or sparse matrix) as the kernels' ``Inputs`` in ``dtype``."""
     if sp.issparse(X):
         X = X.tocsr()
-        return (np.empty((0, 0), dtype=dtype), np.ascontiguousarray(X.indptr),
-                np.ascontiguousarray(X.indices), np.ascontiguousarray(X.data, dtype=dtype), True)
+        return Inputs(np.empty((0, 0), dtype=dtype), np.ascontiguousarray(X.indptr),
+                      np.ascontiguousarray(X.indices),
+                      np.ascontiguousarray(X.data, dtype=dtype), True)
     empty_index = np.empty(0, dtype=np.int32)
-    return (np.ascontiguousarray(X, dtype=dtype), empty_index, empty_index,
-            np.empty(0, dtype=dtype), False)
+    return Inputs(np.ascontiguousarray(X, dtype=dtype), empty_index, empty_index,
+                  np.empty(0, dtype=dtype), False)
 
 
-def network_arrays(network):
-    """``(params, units, coef_off, inter_off)`` as the kernels take a network."""
-    return network.params, network.units, network.coef_off, network.inter_off
+def targets_of(Y, sample_weight, dtype):
+    """Targets and optional sample weights as the kernels' ``Targets``."""
+    weighted = sample_weight is not None
+    sw = (np.ascontiguousarray(sample_weight, dtype=np.float64) if weighted
+          else np.empty(0, dtype=np.float64))
+    return Targets(np.ascontiguousarray(Y, dtype=dtype), sw, weighted)
+
+
+def block_scratch(network, max_rows, gather_rows, grad):
+    """Scratch for blocks of at most ``max_rows`` rows (none for the per-sample
+    path, ``max_rows == 0``); an input-row buffer only when dense rows must be
+    gathered; ``grad`` receives the blocks' gradient sums."""
+    dtype = network.dtype
+    width = max_rows * int(network.units[1:].sum())
+    x_shape = (max_rows, int(network.units[0])) if gather_rows else (0, 0)
+    return Scratch(np.empty(width, dtype=dtype), np.empty(width, dtype=dtype),
+                   np.empty(x_shape, dtype=dtype), grad)
 
 
 class Trainer:
@@ -36,54 +48,37 @@ class Trainer:
     ----------
     network : Network
         Trained in place (its flat ``params``).
-    X : ndarray or CSR matrix of shape (n_samples, n_features)
+    X : ndarray or sparse matrix of shape (n_samples, n_features)
     Y : ndarray of shape (n_samples, n_outputs)
         Targets (indicator matrix for classifiers).
     sample_weight : ndarray of shape (n_samples,) or None
-    batch_size : int
-        Rows per mini-batch (for L-BFGS, ignored: blocks of CHUNK_ROWS).
     loss_code : int
-        One of the loss codes in ``kernels.activations``.
+        One of the codes in ``kernels.losses``.
     alpha : float
         L2 penalty.
+    batch_size : int or None
+        Rows per mini-batch for ``run_epoch``; None for a trainer that only
+        serves the full-data objective ``loss_grad`` (L-BFGS).
     """
 
-    def __init__(self, network, X, Y, sample_weight, batch_size, loss_code, alpha):
+    def __init__(self, network, X, Y, sample_weight, loss_code, alpha, batch_size=None):
         dtype = network.dtype
         self.network = network
-        self.inputs = input_arrays(X, dtype)
-        self.Y = np.ascontiguousarray(Y, dtype=dtype)
-        self.weighted = sample_weight is not None
-        self.sw = (np.ascontiguousarray(sample_weight, dtype=np.float64) if self.weighted
-                   else np.empty(0, dtype=np.float64))
-        self.loss_code = loss_code
-        self.alpha = float(alpha)
-        self.eps = float(np.finfo(dtype).eps)
+        self.inputs = inputs_of(X, dtype)
+        self.targets = targets_of(Y, sample_weight, dtype)
+        self.loss = LossSpec(loss_code, float(np.finfo(dtype).eps), float(alpha))
         self.batch_size = batch_size
-        sparse_wide = self.inputs[4] and network.units[0] > 1000
-        self.use_rows_path = batch_size == 1 or (
-            batch_size * network.n_coef <= ROWS_PATH_MACS and not sparse_wide)
+        sparse_wide = (self.inputs.sparse
+                       and network.units[0] > config.ROWS_PATH_MAX_SPARSE_FEATURES)
+        self.use_rows_path = batch_size is not None and (batch_size == 1 or (
+            batch_size * network.n_coef <= config.ROWS_PATH_MACS and not sparse_wide))
         self.grad = np.empty_like(network.params)
-
-    def _block_scratch(self):
-        """Activations, deltas and gathered-input buffers of one mini-batch."""
-        if not hasattr(self, "_block"):
-            dtype = self.network.dtype
-            width = int(self.network.units[1:].sum())
-            n_features = 0 if self.inputs[4] else int(self.network.units[0])
-            self._block = (np.empty(self.batch_size * width, dtype=dtype),
-                           np.empty(self.batch_size * width, dtype=dtype),
-                           np.empty((self.batch_size if n_features else 0, n_features),
-                                    dtype=dtype))
-        return self._block
+        self._scratch = None  # allocated on first use: a trainer serves either epochs
+        # or the L-BFGS objective, never both
 
     @property
     def n_samples(self):
-        return self.Y.shape[0]
-
-    def _codes(self):
-        net = self.network
-        return net.n_coef, net.hidden_code, net.out_code, self.loss_code, self.eps, self.alpha
+        return self.targets.Y.shape[0]
 
     def run_epoch(self, order, optimizer):
         """One epoch over ``order`` (row indices; None means rows in order).
@@ -91,33 +86,28 @@ class Trainer:
         contiguous = order is None
         if contiguous:
             order = np.arange(self.n_samples, dtype=np.int64)
-        n_coef, hidden, out, loss, eps, alpha = self._codes()
-        common = (*self.inputs, self.Y, self.sw, self.weighted, order, contiguous,
-                  self.batch_size, *network_arrays(self.network), self.grad, n_coef,
-                  hidden, out, loss, eps, alpha)
-        solver = (optimizer.code, optimizer.hyper(), optimizer.state, optimizer.step)
+        batches = Batches(order, contiguous, self.batch_size)
+        if self._scratch is None:  # the per-sample path needs only the gradient
+            self._scratch = block_scratch(self.network,
+                                          0 if self.use_rows_path else self.batch_size,
+                                          not self.inputs.sparse, self.grad)
+        args = (self.inputs, self.targets, batches, self.network.bundle(), self.loss,
+                optimizer.bundle(), self._scratch)
         if self.use_rows_path:
-            return rows.run_epoch_rows(*common, *solver)
+            return rows.run_epoch_rows(*args)
         with blas_threads_for(largest_product(self.network.units, self.batch_size)):
-            return epoch.run_epoch(*common, *self._block_scratch(), *solver)
+            return training.run_epoch(*args)
 
     def loss_grad(self, x):
         """Loss and float64 gradient at the flat parameters ``x`` (L-BFGS objective)."""
-        if not hasattr(self, "_chunk_scratch"):
-            rows = min(CHUNK_ROWS, self.n_samples)
-            width = int(self.network.units[1:].sum())
-            dtype = self.network.dtype
-            self._chunk_scratch = (rows, np.empty(rows * width, dtype=dtype),
-                                   np.empty(rows * width, dtype=dtype),
-                                   np.empty((0, 0), dtype=dtype), np.empty_like(self.grad))
-        rows, acts, deltas, xbuf, grad_chunk = self._chunk_scratch
+        if self._scratch is None:  # sized once: chunks of a fixed number of rows
+            self._chunk_rows = min(config.CPU_CHUNK_ROWS, self.n_samples)
+            self._scratch = block_scratch(self.network, self._chunk_rows, False,
+                                          np.empty_like(self.grad))
         self.network.params[:] = x
-        n_coef, hidden, out, loss, eps, alpha = self._codes()
-        with blas_threads_for(largest_product(self.network.units, rows)):
-            value = epoch.loss_grad(
-                *self.inputs, self.Y, self.sw, self.weighted, *network_arrays(self.network),
-                self.grad, n_coef, hidden, out, loss, eps, alpha, rows, acts, deltas, xbuf,
-                grad_chunk)
+        with blas_threads_for(largest_product(self.network.units, self._chunk_rows)):
+            value = training.loss_grad(self.inputs, self.targets, self.network.bundle(),
+                                       self.loss, self._chunk_rows, self._scratch, self.grad)
         return value, self.grad.astype(np.float64)
 
     def pull_params(self):
@@ -126,16 +116,13 @@ class Trainer:
 
 def predict(network, X):
     """Output-layer activations, shape (n_samples, n_outputs), in the network's dtype."""
-    if isinstance(X, np.ndarray) and X.shape[0] * network.n_coef <= ROWS_PATH_MACS:
+    if isinstance(X, np.ndarray) and X.shape[0] * network.n_coef <= config.ROWS_PATH_MACS:
         # few rows: plain loops, no BLAS, no chunk scratch (the latency path)
-        return rows.predict_rows(np.ascontiguousarray(X, dtype=network.dtype),
-                                 *network_arrays(network), network.hidden_code,
-                                 network.out_code)
-    inputs = input_arrays(X, network.dtype)
+        return prediction.predict_rows(np.ascontiguousarray(X, dtype=network.dtype),
+                                       network.bundle())
     n_rows = X.shape[0]
     out = np.empty((n_rows, network.units[-1]), dtype=network.dtype)
-    chunk = max(1, min(CHUNK_ROWS, n_rows))
-    with blas_threads_for(largest_product(network.units, chunk)):
-        epoch.predict(*inputs, n_rows, *network_arrays(network), network.hidden_code,
-                      network.out_code, chunk, out)
+    chunk_rows = max(1, min(config.CPU_CHUNK_ROWS, n_rows))
+    with blas_threads_for(largest_product(network.units, chunk_rows)):
+        prediction.predict(inputs_of(X, network.dtype), network.bundle(), chunk_rows, out)
     return out

@@ -11,8 +11,7 @@ setting.
 import threading
 from contextlib import contextmanager
 
-# Largest matrix product (multiply-adds) that runs single-threaded.
-SINGLE_THREAD_MACS = 8_000_000
+from .. import config
 
 _lock = threading.Lock()
 _libraries = None
@@ -38,11 +37,11 @@ def largest_product(units, rows):
 @contextmanager
 def blas_threads_for(macs):
     """Run the block with one BLAS thread when the largest product has at most
-    ``SINGLE_THREAD_MACS`` multiply-adds; otherwise leave BLAS as configured.
+    ``config.SINGLE_THREAD_MACS`` multiply-adds; otherwise leave BLAS as configured.
     Nested and concurrent uses are counted, and the first setting is restored
     when the last one leaves."""
     global _users, _saved
-    if macs > SINGLE_THREAD_MACS:
+    if macs > config.SINGLE_THREAD_MACS:
         yield
         return
     with _lock:

@@ -19,7 +19,7 @@ from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from ..backends import get_backend, resolve_device
-from ..kernels.activations import BINARY_LOG_LOSS, LOG_LOSS, POISSON, SQUARED_ERROR
+from ..kernels.losses import BINARY_LOG_LOSS, LOG_LOSS, POISSON, SQUARED_ERROR
 from ..network import Network
 from ..solvers import StochasticOptimizer, check_lbfgs_result, minimize_lbfgs
 
@@ -228,7 +228,7 @@ class BaseMLP(BaseEstimator, ABC):
             self.best_validation_score_ = None
 
     def _fit_lbfgs(self, backend, network, X, Y, sample_weight):
-        trainer = backend.Trainer(network, X, Y, sample_weight, 1,
+        trainer = backend.Trainer(network, X, Y, sample_weight,
                                   _LOSS_CODES[self.out_activation_], self.alpha)
         result = minimize_lbfgs(
             trainer.loss_grad, network.params.astype(np.float64),
@@ -298,8 +298,8 @@ class BaseMLP(BaseEstimator, ABC):
                 )
             batch_size = int(np.clip(self.batch_size, 1, n_samples))
 
-        trainer = backend.Trainer(network, X, Y, sample_weight, batch_size,
-                                  _LOSS_CODES[self.out_activation_], self.alpha)
+        trainer = backend.Trainer(network, X, Y, sample_weight,
+                                  _LOSS_CODES[self.out_activation_], self.alpha, batch_size)
         self.loss_curve_ = list(self.loss_curve_)
         if validation is not None:
             self.validation_scores_ = list(self.validation_scores_)

@@ -1,10 +1,24 @@
-"""Numba kernels: pure functions of arrays and integer codes, no Python objects.
+"""Numba kernels: pure functions of arrays, integer codes and the named tuples of
+``bundles.py``; no Python objects.
 
 Every kernel is compiled by ``kernel`` below: cached on disk, compiled lazily on
 first call (nothing at import), GIL released, and with NumPy's error model --
 a division by zero gives inf/nan as in NumPy instead of raising, which keeps the
 check out of hot loops and lets them vectorise. Non-finite results are caught
 where scikit-learn catches them: the loss of each batch.
+
+Math shared by the CPU and CUDA kernels (activations, losses, optimizer steps)
+is written once, as ``kernel(inline="always")`` functions: inlined into the
+CPU kernels that call them (no call, no reference counting in hot loops), and
+compiled as device functions when a CUDA kernel calls them (``cuda_layers``
+wraps the ones that take arrays with ``cuda.jit(device=True)``, which also lets
+them run as Python under the CUDA simulator).
+
+Module map: ``inputs`` (dense / CSR row access), ``layers`` (a block of rows
+through the network, forward and backward), ``rows`` (the per-sample path),
+``training`` (an epoch; the L-BFGS objective), ``prediction``, ``optimizers``,
+``losses``, ``activations``, ``bundles``; ``cuda_layers`` holds the GPU kernels
+and the per-layer loops that launch them.
 """
 
 from numba import njit
@@ -14,3 +28,4 @@ def kernel(function=None, *, inline="never"):
     """``numba.njit`` with fastmlp's settings; usable bare or with ``inline=``."""
     decorator = njit(cache=True, nogil=True, error_model="numpy", inline=inline)
     return decorator if function is None else decorator(function)
+

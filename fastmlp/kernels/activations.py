@@ -1,9 +1,12 @@
 """Scalar activation functions and their derivatives, selected by integer code.
 
-The functions are written once as plain Python on scalars and compiled twice:
-here with ``numba.njit`` for the CPU kernels and, in ``cuda_dense.py``, with
-``numba.cuda.jit(device=True)`` for the GPU kernels. Kernels receive the integer
+The functions are written once as plain Python (``kernel(inline="always")``) and
+compiled into both the CPU and the CUDA kernels. Kernels receive the integer
 codes below, never Python callables (callables defeat Numba's on-disk cache).
+
+To add an activation: give it a code here, a branch in ``activate`` and in
+``derivative``, a name in ``ACTIVATION_CODES``, and a twin in
+``tests/reference.py``; every CPU and CUDA kernel picks it up from these.
 """
 
 import math
@@ -27,19 +30,12 @@ ACTIVATION_CODES = {
     "exp": EXP,
 }
 
-# Loss codes; each is paired with its canonical output activation so that the
-# output delta is always ``p - y`` (see ``dense.output_delta``).
-SQUARED_ERROR = 0  # identity output
-POISSON = 1  # exp output
-LOG_LOSS = 2  # softmax output (multiclass)
-BINARY_LOG_LOSS = 3  # logistic output (binary and multilabel)
 
-
-def activate_scalar(z, code):
+@kernel(inline="always")
+def activate(z, code):
     """Return ``f(z)`` for the elementwise activation ``code``.
 
-    SOFTMAX is not elementwise; callers normalise rows themselves and pass
-    SOFTMAX only after subtracting the row maximum, so this returns ``exp(z)``.
+    SOFTMAX is not elementwise (see ``softmax_row``); here it returns ``exp(z)``.
     """
     if code == RELU:
         return z if z > 0 else z * 0
@@ -56,7 +52,8 @@ def activate_scalar(z, code):
     return z
 
 
-def derivative_from_output(a, code):
+@kernel(inline="always")
+def derivative(a, code):
     """Return ``f'(z)`` written in terms of the activation's output ``a = f(z)``.
 
     logistic: a (1 - a); tanh: 1 - a^2; relu: 1 if a > 0 else 0; identity: 1.
@@ -70,5 +67,22 @@ def derivative_from_output(a, code):
     return a * 0 + 1
 
 
-activate = kernel(activate_scalar, inline="always")
-derivative = kernel(derivative_from_output, inline="always")
+@kernel(inline="always")
+def softmax_row(z, off, cols):
+    """In place: ``z[off:off+cols] = exp(z - max z) / sum exp(z - max z)``.
+
+    Subtracting the row maximum keeps exp from overflowing. ``z`` is any 1-D
+    array; the CPU kernels pass a row of a block, the CUDA kernels a flat buffer.
+    """
+    zmax = z[off]
+    for j in range(1, cols):
+        if z[off + j] > zmax:
+            zmax = z[off + j]
+    total = 0.0
+    for j in range(cols):
+        e = math.exp(z[off + j] - zmax)
+        z[off + j] = e
+        total += e
+    for j in range(cols):
+        z[off + j] /= total
+

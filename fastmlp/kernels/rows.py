@@ -17,33 +17,27 @@ per-sample SGD loop, for any depth, activation, loss and optimizer.
 
 The epoch is one function on purpose: helpers that take arrays cost reference
 counting on every call, which at ~100 ns per sample is most of the budget; the
-scalar helpers (activate, derivative, loss_term, updated) inline for free.
+inlined helpers (activate, derivative, delta_and_loss,
+finished_gradient, update_param) inline for free.
 """
 
 import math
 
 import numpy as np
+
 from . import kernel
-
-from .activations import IDENTITY, RELU, SOFTMAX, activate, derivative
-from .dense import batch_loss, loss_term
-from .updates import ADAM, adam_step_size, in_dtype, step_all, typed_hyper, unpack, updated
-
-
-@kernel(inline="always")
-def sum_of_squares(x, n):
-    """sum(x[:n] ** 2) in float64, with four partial sums so the additions do
-    not wait on each other (a single running sum is a serial chain)."""
-    a0 = a1 = a2 = a3 = 0.0
-    m = n - n % 4
-    for k in range(0, m, 4):
-        a0 += x[k] * x[k]
-        a1 += x[k + 1] * x[k + 1]
-        a2 += x[k + 2] * x[k + 2]
-        a3 += x[k + 3] * x[k + 3]
-    for k in range(m, n):
-        a0 += x[k] * x[k]
-    return (a0 + a1) + (a2 + a3)
+from .activations import IDENTITY, RELU, SOFTMAX, activate, derivative, softmax_row
+from .inputs import load_row, row_index
+from .losses import accumulated_loss, delta_and_loss, sum_of_squares
+from .optimizers import (
+    ADAM,
+    cast_like,
+    finish_and_step,
+    finished_gradient,
+    next_step_size,
+    typed_hyper,
+    update_param,
+)
 
 
 @kernel
@@ -56,13 +50,14 @@ def row_offsets(units):
 
 
 @kernel(inline="always")
-def forward_row(params, units, coef_off, inter_off, lay_off, hidden_code, out_code, acts):
+def forward_row(net, lay_off, acts):
     """Forward pass of the row in ``acts[:units[0]]``; layer i's outputs go to
     ``acts[lay_off[i + 1]:]``."""
+    params, units = net.params, net.units
     n_layers = units.shape[0] - 1
     for i in range(n_layers):
         n_in, n_out = units[i], units[i + 1]
-        ia, oa, w0, b0 = lay_off[i], lay_off[i + 1], coef_off[i], inter_off[i]
+        ia, oa, w0, b0 = lay_off[i], lay_off[i + 1], net.coef_off[i], net.inter_off[i]
         if n_out == 1:  # a dot product: W's single column is contiguous
             z = params[b0]
             for k in range(n_in):
@@ -77,18 +72,9 @@ def forward_row(params, units, coef_off, inter_off, lay_off, hidden_code, out_co
                     base = w0 + k * n_out
                     for j in range(n_out):
                         acts[oa + j] += a * params[base + j]
-        code = out_code if i == n_layers - 1 else hidden_code
+        code = net.out_code if i == n_layers - 1 else net.hidden_code
         if code == SOFTMAX:
-            zmax = acts[oa]
-            for j in range(n_out):
-                zmax = max(zmax, acts[oa + j])
-            norm = 0.0
-            for j in range(n_out):
-                e = math.exp(acts[oa + j] - zmax)
-                acts[oa + j] = e
-                norm += e
-            for j in range(n_out):
-                acts[oa + j] /= norm
+            softmax_row(acts, oa, n_out)
         elif code == RELU:  # the common case, with a constant code: vectorises
             for j in range(n_out):
                 acts[oa + j] = activate(acts[oa + j], RELU)
@@ -98,85 +84,70 @@ def forward_row(params, units, coef_off, inter_off, lay_off, hidden_code, out_co
 
 
 @kernel
-def run_epoch_rows(X, indptr, indices, data, sparse, Y, sw, weighted, order, contiguous,
-                   batch_size, params, units, coef_off, inter_off, grad, n_coef,
-                   hidden_code, out_code, loss_code, eps, alpha, solver, hyper, state, step):
-    """``epoch.run_epoch`` computed row by row (same arguments without the block
-    scratch, same result): the path for batch size 1 and small layers."""
+def run_epoch_rows(inputs, targets, batches, net, loss, solver, scratch):
+    """``training.run_epoch`` computed row by row (same arguments and result;
+    only ``scratch.grad`` is used, and only when ``batches.size > 1``): the
+    path for batch size 1 and small layers."""
+    order = batches.order
     n = order.shape[0]
+    params, units = net.params, net.units
     n_layers = units.shape[0] - 1
     n_outputs = units[n_layers]
     lay_off = row_offsets(units)
     acts = np.empty(lay_off[n_layers + 1], dtype=params.dtype)
     deltas = np.empty_like(acts)
     out_a = lay_off[n_layers]
-    fused = batch_size == 1
-    h = typed_hyper(hyper, params)
-    alpha_c = in_dtype(h, alpha)
-    hs = unpack(h)
+    fused = batches.size == 1
+    weighted = targets.weighted
+    code = solver.code
+    th = typed_hyper(solver.hyper, params)
+    alpha_c = cast_like(params, loss.alpha)
+    zero = cast_like(params, 0.0)
     # sgd without momentum needs no velocity (p -= lr g); the per-sample path
     # then leaves the velocity untouched instead of storing -lr g in it.
-    plain_sgd = solver != ADAM and hyper[1] == 0
-    s0 = state[0]
-    s1 = state[state.shape[0] - 1]  # adam's v; sgd has one state row
+    plain_sgd = code != ADAM and solver.hyper.momentum == 0
+    s0 = solver.state[0]
+    s1 = solver.state[solver.state.shape[0] - 1]  # adam's v; sgd has one state row
+    grad = scratch.grad
     accumulated = 0.0
-    for start in range(0, n, batch_size):
-        stop = min(start + batch_size, n)
-        lr_t = hyper[0]
-        if solver == ADAM:
-            step[0] += 1
-            lr_t = adam_step_size(hyper, step[0])
-        lr_c = in_dtype(h, lr_t)
+    for start in range(0, n, batches.size):
+        stop = min(start + batches.size, n)
+        lr_t = next_step_size(solver)
+        lr_c = cast_like(params, lr_t)
         if not fused:
             grad[:] = 0
         total = 0.0
         weight_sum = 0.0
         squares = 0.0
         for r in range(start, stop):
-            row = r if contiguous else order[r]
-            w = sw[row] if weighted else 1.0
-            w_c = in_dtype(h, w)
-            # input row -> acts[0 : n_features]
-            if sparse:
-                acts[: units[0]] = 0
-                for k in range(indptr[row], indptr[row + 1]):
-                    acts[indices[k]] = data[k]
-            else:
-                for k in range(units[0]):
-                    acts[k] = X[row, k]
-            forward_row(params, units, coef_off, inter_off, lay_off, hidden_code, out_code,
-                        acts)
-            # output delta w (p - y) and loss
+            row = row_index(order, 0, r, batches.contiguous)
+            w = targets.sw[row] if weighted else 1.0
+            w_c = cast_like(params, w)
+            load_row(inputs, row, units[0], acts)
+            forward_row(net, lay_off, acts)
             row_loss = 0.0
             for j in range(n_outputs):
-                p = acts[out_a + j]
-                y = Y[row, j]
-                row_loss += loss_term(p, y, loss_code, eps)
-                deltas[out_a + j] = (p - y) * w_c
+                deltas[out_a + j], term = delta_and_loss(acts[out_a + j], targets.Y[row, j],
+                                                         w_c, loss.code, loss.eps)
+                row_loss += term
             total += w * row_loss
             weight_sum += w
             if fused:  # sum(W^2) before this row's update, for the L2 loss
-                squares = sum_of_squares(params, n_coef)
+                squares = sum_of_squares(params, net.n_coef)
             # backward (fused: update each parameter once its gradient is known)
             for i in range(n_layers - 1, -1, -1):
                 n_in, n_out = units[i], units[i + 1]
-                ia, oa, w0, b0 = lay_off[i], lay_off[i + 1], coef_off[i], inter_off[i]
+                ia, oa, w0, b0 = lay_off[i], lay_off[i + 1], net.coef_off[i], net.inter_off[i]
                 if n_out == 1:  # one delta: no inner loop over outputs
                     d = deltas[oa]
                     for k in range(n_in):
                         a = acts[ia + k]
                         wk = params[w0 + k]
                         if i > 0:
-                            deltas[ia + k] = wk * d * derivative(a, hidden_code)
-                        if fused:
-                            g = a * d + alpha_c * wk
-                            if weighted:  # (unweighted rows divide by 1: skip it)
-                                g /= w_c
-                            if plain_sgd:
-                                params[w0 + k] = wk - lr_c * g
-                            else:
-                                params[w0 + k], s0[w0 + k], s1[w0 + k] = updated(
-                                    wk, s0[w0 + k], s1[w0 + k], g, solver, lr_c, hs)
+                            deltas[ia + k] = wk * d * derivative(a, net.hidden_code)
+                        if fused:  # (unweighted rows divide by 1: skipped)
+                            g = finished_gradient(a * d, wk, alpha_c, w_c, weighted)
+                            update_param(params, s0, s1, w0 + k, g, code, lr_c, th, plain_sgd)
                         else:
                             grad[w0 + k] += a * d
                 else:
@@ -189,52 +160,26 @@ def run_epoch_rows(X, indptr, indices, data, sparse, Y, sw, weighted, order, con
                                 d = deltas[oa + j]
                                 wk = params[base + j]
                                 back += wk * d
-                                g = a * d + alpha_c * wk
-                                if weighted:
-                                    g /= w_c
-                                if plain_sgd:
-                                    params[base + j] = wk - lr_c * g
-                                else:
-                                    params[base + j], s0[base + j], s1[base + j] = updated(
-                                        wk, s0[base + j], s1[base + j], g, solver, lr_c, hs)
+                                g = finished_gradient(a * d, wk, alpha_c, w_c, weighted)
+                                update_param(params, s0, s1, base + j, g, code, lr_c, th,
+                                             plain_sgd)
                         else:
                             for j in range(n_out):
                                 d = deltas[oa + j]
                                 back += params[base + j] * d
                                 grad[base + j] += a * d
                         if i > 0:
-                            deltas[ia + k] = back * derivative(a, hidden_code)
+                            deltas[ia + k] = back * derivative(a, net.hidden_code)
                 for j in range(n_out):  # intercepts
-                    if not fused:
-                        grad[b0 + j] += deltas[oa + j]
-                    elif plain_sgd:
-                        params[b0 + j] -= lr_c * (deltas[oa + j] / w_c)
+                    if fused:
+                        g = finished_gradient(deltas[oa + j], params[b0 + j], zero, w_c, True)
+                        update_param(params, s0, s1, b0 + j, g, code, lr_c, th, plain_sgd)
                     else:
-                        params[b0 + j], s0[b0 + j], s1[b0 + j] = updated(
-                            params[b0 + j], s0[b0 + j], s1[b0 + j],
-                            deltas[oa + j] / w_c, solver, lr_c, hs)
+                        grad[b0 + j] += deltas[oa + j]
         if not fused:
-            squares = step_all(params, grad, state, solver, hyper, lr_t, n_coef, alpha,
-                               weight_sum)
-        loss = batch_loss(total, weight_sum, squares, alpha, loss_code, n_outputs)
-        if not math.isfinite(loss):
-            return math.nan
-        accumulated += loss * (stop - start)
+            squares = finish_and_step(net, grad, loss.alpha, weight_sum, solver, lr_t)
+        accumulated = accumulated_loss(accumulated, total, weight_sum, squares, loss.alpha,
+                                       loss.code, n_outputs, stop - start)
+        if math.isnan(accumulated):
+            return accumulated
     return accumulated
-
-
-@kernel
-def predict_rows(X, params, units, coef_off, inter_off, hidden_code, out_code):
-    """Output activations of a few dense rows, without BLAS or block scratch: the
-    low-latency path of ``predict`` (one row costs about as much as a call)."""
-    n_layers = units.shape[0] - 1
-    lay_off = row_offsets(units)
-    acts = np.empty(lay_off[n_layers + 1], dtype=params.dtype)
-    out = np.empty((X.shape[0], units[n_layers]), dtype=params.dtype)
-    for row in range(X.shape[0]):
-        for k in range(units[0]):
-            acts[k] = X[row, k]
-        forward_row(params, units, coef_off, inter_off, lay_off, hidden_code, out_code, acts)
-        for j in range(units[n_layers]):
-            out[row, j] = acts[lay_off[n_layers] + j]
-    return out

@@ -6,26 +6,46 @@ the CUDA toolkit's NVVM; it must run with NUMBA_ENABLE_CUDASIM unset.
 ``test_cuda_device.py`` runs it in a subprocess. Exit status 77: no toolkit.
 
 Kernel signatures are built from parameter names (arrays of the training dtype,
-float64 buffers, flags, reals, and int64 for everything else), so a new
-``*_kernel`` in ``cuda_dense`` is covered without editing this file.
+float64 buffers, flags, reals, argument bundles, and int64 for everything else),
+so a new ``*_kernel`` in ``cuda_layers`` is covered without editing this file.
 """
 
 import inspect
 import sys
 
-from numba import cuda, types
+import numpy as np
+from numba import cuda, typeof, types
 
-DTYPE_ARRAYS = {"A", "B", "C", "aux", "X", "xbuf", "Z", "P", "D", "params", "grad", "h"}
+DTYPE_ARRAYS = {"X", "xbuf", "Z", "P", "D", "params", "grad"}
 DTYPE_MATRICES = {"Y", "state"}
 FLOAT64_ARRAYS = {"sw", "scal", "partial"}
 INDEX_ARRAYS = {"order"}
-FLAGS = {"a_trans", "b_trans", "accumulate", "weighted", "contiguous", "softmax",
-         "nesterov", "first"}
-REALS = {"eps", "alpha", "lr_t", "momentum", "beta_1", "beta_2", "epsilon"}
+FLAGS = {"accumulate", "softmax", "first"}
+REALS = {"alpha", "lr_t"}
 CC = (8, 0)
 
 
+def bundle_types(dtype):
+    """Numba types of the named-tuple arguments, from example values."""
+    from fastmlp.kernels.bundles import Block, Hyper, LossSpec, Targets
+    from fastmlp.kernels.cuda_layers import Epilogue, Operand
+
+    flat = np.empty(1, dtype=np.dtype(str(dtype)))
+    operand = typeof(Operand(flat, 0, 0, False))
+    return {
+        "a": operand, "b": operand, "c": operand,
+        "epi": typeof(Epilogue(0, 0, flat, 0, False)),
+        "targets": typeof(Targets(flat.reshape(1, 1), np.empty(1), False)),
+        "block": typeof(Block(np.empty(1, dtype=np.int64), 0, 0, False)),
+        "loss": typeof(LossSpec(0, 0.0, 0.0)),
+        "hyper": typeof(Hyper(0.0, 0.0, False, 0.0, 0.0, 0.0)),
+    }
+
+
 def argument_type(name, dtype):
+    bundles = bundle_types(dtype)
+    if name in bundles:
+        return bundles[name]
     if name in DTYPE_ARRAYS:
         return types.Array(dtype, 1, "C")
     if name in DTYPE_MATRICES:
@@ -72,12 +92,12 @@ def main():
     if reason:
         print("no CUDA toolkit to compile with:", reason.splitlines()[0])
         return 77
-    from fastmlp.kernels import cuda_dense
+    from fastmlp.kernels import cuda_layers
 
-    names = sorted(n for n in dir(cuda_dense) if n.endswith("_kernel"))
+    names = sorted(n for n in dir(cuda_layers) if n.endswith("_kernel"))
     for dtype in (types.float32, types.float64):
         for name in names:
-            func = getattr(cuda_dense, name).py_func
+            func = getattr(cuda_layers, name).py_func
             params = inspect.signature(func).parameters
             signature = tuple(argument_type(p, dtype) for p in params)
             ptx, _ = cuda.compile_ptx(func, signature, cc=CC)

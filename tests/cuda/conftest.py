@@ -56,15 +56,15 @@ def pytest_collection_modifyitems(config, items):
 def small_tile():
     """Shrink the tile (and, under the simulator, the interpreter's thread switch
     interval, which its busy-polling scheduler is very sensitive to)."""
-    from fastmlp.kernels import cuda_dense
+    from fastmlp import config
 
-    previous_tile = cuda_dense.set_tile(TEST_TILE)
+    previous_tile, config.CUDA_TILE = config.CUDA_TILE, TEST_TILE
     previous_switch = sys.getswitchinterval()
     if SIMULATOR:
         sys.setswitchinterval(1e-4)
     yield TEST_TILE
     sys.setswitchinterval(previous_switch)
-    cuda_dense.set_tile(previous_tile)
+    config.CUDA_TILE = previous_tile
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ shared twins in ``tests/reference.py``.
 import numpy as np
 from numba import cuda
 
+import kernel_harness as harness
 import reference as ref
 
 DTYPES = (np.float64, np.float32)
@@ -15,13 +16,9 @@ SENTINEL = -7.25  # fills buffer slots a kernel must not touch
 
 
 def assert_close(actual, desired, dtype, err_msg=""):
-    """Relative closeness scaled by the largest magnitude of ``desired``."""
-    actual = np.asarray(actual, dtype=np.float64)
-    desired = np.asarray(desired, dtype=np.float64)
-    assert actual.shape == desired.shape, (actual.shape, desired.shape, err_msg)
-    rtol = RTOL[np.dtype(dtype)]
-    scale = max(float(np.abs(desired).max(initial=0.0)), 1e-300)
-    np.testing.assert_allclose(actual, desired, rtol=rtol, atol=rtol * scale, err_msg=err_msg)
+    """``kernel_harness.assert_close`` with the CUDA tolerances (float32 sums
+    run in another order on the device)."""
+    harness.assert_close(actual, desired, dtype, RTOL[np.dtype(dtype)], err_msg)
 
 
 def flat_buffer(blocks, dtype, size):
@@ -45,7 +42,7 @@ def to_device(a):
 
 def finalize_update(params, grad, n_coef, alpha, weight_sum, solver, state, hyper, step):
     """Twin of ``finalize_update_kernel``: ``(params, grad, state, squares)`` after
-    ``dense.finalize_gradient`` and one sgd / adam step (``solver`` None: no step)."""
+    the finished gradient and one sgd / adam step (``solver`` None: no step)."""
     lr, momentum, nesterov, beta_1, beta_2, epsilon = hyper
     grad, squares = ref.finalize_gradient(params, grad, n_coef, alpha, weight_sum)
     state = [s.copy() for s in state]

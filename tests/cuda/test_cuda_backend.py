@@ -4,12 +4,14 @@ epoch, of the L-BFGS objective and of prediction; and its host <-> device traffi
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from cuda_twins import DTYPES, assert_close
 
-import reference as ref
+from fastmlp import config
 from fastmlp.backends import cuda as backend
 from fastmlp.network import Network
 from fastmlp.solvers import StochasticOptimizer
+
+import reference as ref
+from cuda_twins import DTYPES, assert_close
 
 UNITS = [5, 6, 4, 3]  # two hidden layers; with tile 4 every layer spans 2 blocks
 
@@ -59,7 +61,7 @@ def test_run_epoch_matches_reference(dtype, solver, hidden, loss_code, shuffled)
     net = network(params, hidden, loss_code)
     opt = optimizer(solver, params.size, dtype)
     alpha, eps = 0.01, float(np.finfo(dtype).eps)
-    trainer = backend.Trainer(net, X, Y, sw, 7, loss_code, alpha)
+    trainer = backend.Trainer(net, X, Y, sw, loss_code, alpha, 7)
     state = list(opt.state.copy())
     step = 0
     expected_params = params
@@ -80,10 +82,9 @@ def test_run_epoch_matches_reference(dtype, solver, hidden, loss_code, shuffled)
 @pytest.mark.parametrize("loss_code", [ref.LOG_LOSS, ref.SQUARED_ERROR])
 def test_loss_grad_matches_reference(dtype, loss_code, monkeypatch):
     """The L-BFGS objective over three chunks (accumulated on the device)."""
-    monkeypatch.setattr(backend, "CHUNK_ROWS", 6)
+    monkeypatch.setattr(config, "CUDA_CHUNK_ROWS", 6)
     X, Y, sw, params = make_problem(dtype, loss_code, seed=1)
-    trainer = backend.Trainer(network(params, ref.TANH, loss_code), X, Y, sw, 1, loss_code,
-                              0.01)
+    trainer = backend.Trainer(network(params, ref.TANH, loss_code), X, Y, sw, loss_code, 0.01)
     eps = float(np.finfo(dtype).eps)
     for scale in (1.0, 0.5):  # a second point reuses the chunk scratch
         x = scale * params.astype(np.float64)
@@ -99,7 +100,7 @@ def test_loss_grad_matches_reference(dtype, loss_code, monkeypatch):
 @pytest.mark.parametrize("loss_code", [ref.LOG_LOSS, ref.POISSON])
 def test_predict_matches_reference(dtype, loss_code, monkeypatch):
     """Prediction in chunks of 6 rows, dense and CSR (densified on the host)."""
-    monkeypatch.setattr(backend, "CHUNK_ROWS", 6)
+    monkeypatch.setattr(config, "CUDA_CHUNK_ROWS", 6)
     X, _, _, params = make_problem(dtype, loss_code, seed=2)
     net = network(params, ref.RELU, loss_code)
     expected = ref.predict(X, params, UNITS, ref.RELU, ref.OUTPUT_OF_LOSS[loss_code])
@@ -133,7 +134,7 @@ def test_one_scalar_per_epoch(shuffled, monkeypatch):
     X, Y, sw, params = make_problem(np.float64, ref.LOG_LOSS, n=20)
     net = network(params, ref.TANH, ref.LOG_LOSS)
     opt = optimizer("adam", params.size, np.float64)
-    trainer = backend.Trainer(net, X, Y, sw, 8, ref.LOG_LOSS, 0.01)
+    trainer = backend.Trainer(net, X, Y, sw, ref.LOG_LOSS, 0.01, 8)
     trainer.run_epoch(None, opt)  # uploads the optimizer state once
     counts = CountCopies(monkeypatch, type(trainer.scal))
     order = np.random.default_rng(0).permutation(20) if shuffled else None

@@ -16,8 +16,7 @@ import scipy.sparse as sp
 from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning
 
-from fastmlp import MLPClassifier, MLPRegressor
-from fastmlp.backends import cuda as cuda_backend
+from fastmlp import MLPClassifier, MLPRegressor, config
 
 N_ROWS, N_FEATURES = 20, 3
 TOL = {np.dtype(np.float64): 1e-9, np.dtype(np.float32): 1e-4}
@@ -151,7 +150,7 @@ def test_partial_fit_carries_optimizer_state(record_diff):
 
 def test_sparse_input_lbfgs_in_chunks(monkeypatch, record_diff):
     """CSR input (densified for the device) and the L-BFGS objective in 3 chunks."""
-    monkeypatch.setattr(cuda_backend, "CHUNK_ROWS", 7)
+    monkeypatch.setattr(config, "CUDA_CHUNK_ROWS", 7)
     X, y = make_data("multiclass", np.float64, seed=4)
     X[np.abs(X) < 0.5] = 0.0
     Xs = sp.csr_matrix(X)

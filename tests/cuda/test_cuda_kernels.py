@@ -7,6 +7,14 @@ import zlib
 
 import numpy as np
 import pytest
+
+from fastmlp import config
+from fastmlp.kernels import cuda_layers as kern
+from fastmlp.kernels import optimizers
+from fastmlp.kernels.bundles import Block, Hyper, LossSpec, Targets
+
+import cuda_twins as twin
+import reference as ref
 from cuda_twins import (
     DTYPES,
     assert_close,
@@ -14,10 +22,6 @@ from cuda_twins import (
     to_device,
     untouched,
 )
-import cuda_twins as twin
-import reference as ref
-
-from fastmlp.kernels import cuda_dense as kern
 
 ROWS, N_IN, N_OUT = 9, 7, 6  # with tile 4: 3 x 2 output blocks, 2-3 tiles along k
 HIDDEN = [ref.IDENTITY, ref.LOGISTIC, ref.TANH, ref.RELU]
@@ -25,10 +29,9 @@ LOSSES = [ref.SQUARED_ERROR, ref.POISSON, ref.LOG_LOSS, ref.BINARY_LOG_LOSS]
 
 
 @pytest.fixture
-def tile3():
-    previous = kern.set_tile(3)
-    yield 3
-    kern.set_tile(previous)
+def tile3(monkeypatch):
+    monkeypatch.setattr(config, "CUDA_TILE", 3)
+    return 3
 
 
 def rng_for(*keys):
@@ -172,9 +175,10 @@ def run_output_delta(dtype, loss_code, weighted, contiguous, rng, accumulate=Fal
     D_dev = to_device(flat_buffer({}, dtype, off + P.size + 3))
     scal0 = np.array([1.5, 2.5, 0.0, 0.0])
     scal = to_device(scal0)
-    kern.output_delta(P_dev, D_dev, off, rows, cols, to_device(Y),
-                      to_device(sw if weighted else np.ones(1)), weighted, to_device(order),
-                      start, contiguous, loss_code, eps, softmax, scal, accumulate)
+    targets = Targets(to_device(Y), to_device(sw if weighted else np.ones(1)), weighted)
+    kern.output_delta(P_dev, D_dev, off, cols, targets,
+                      Block(to_device(order), start, start + rows, contiguous),
+                      LossSpec(loss_code, eps, 0.0), softmax, scal, accumulate)
     P_ref = ref.activate(P.astype(np.float64), ref.SOFTMAX).astype(dtype) if softmax else P
     delta, total, weight_sum = ref.output_delta(P_ref, Y[idx], None if sw is None else sw[idx],
                                                 loss_code, eps)
@@ -203,7 +207,7 @@ def test_output_delta_accumulates_tile3(tile3):
 
 
 SOLVERS = {"sgd": (ref.SGD, 1.0), "sgd-plain": (ref.SGD, 0.0), "adam": (ref.ADAM, 0.0),
-           "none": (kern.NO_UPDATE, 0.0)}
+           "none": (optimizers.NO_UPDATE, 0.0)}
 
 
 def run_finalize_update(dtype, solver_name, rng):
@@ -215,14 +219,15 @@ def run_finalize_update(dtype, solver_name, rng):
     state = [random(rng, n_params, dtype) for _ in range(2 if solver == ref.ADAM else 1)]
     if solver == ref.ADAM:
         state[1] = np.abs(state[1])
-    lr_t = kern.adam_step_size(hyper, step) if solver == ref.ADAM else hyper[0]
+    lr_t = (optimizers.adam_step_size(Hyper(*hyper[:2], bool(nesterov), *hyper[3:]), step)
+            if solver == ref.ADAM else hyper[0])
     d_params, d_grad = to_device(params), to_device(grad)
     d_state = to_device(np.array(state))
     partial = to_device(np.zeros(kern.linear_blocks(n_params)))
     blocks = kern.finalize_update(d_params, d_grad, n_coef, alpha,
                                   to_device(np.array([0.0, weight_sum, 0.0, 0.0])), solver,
-                                  d_state, to_device(kern.typed_hyper(hyper, params)), lr_t,
-                                  partial)
+                                  Hyper(*hyper[:2], bool(nesterov), *hyper[3:]), d_state,
+                                  lr_t, partial)
     assert blocks == kern.linear_blocks(n_params) >= 4
     e_params, e_grad, e_state, squares = twin.finalize_update(
         params, grad, n_coef, alpha, weight_sum, solver, state, hyper, step)
@@ -253,8 +258,8 @@ def test_finish_batch(first, loss_code):
     partial = rng.uniform(0, 1, 40)  # more partial sums than threads
     total, weight_sum, previous, alpha, rows, n_outputs = 12.5, 9.0, 3.25, 0.01, 9, 2
     scal = to_device(np.array([total, weight_sum, previous, 0.0]))
-    kern.finish_batch(to_device(partial), partial.size, scal, loss_code, n_outputs, alpha,
-                      rows, first)
+    kern.finish_batch(to_device(partial), partial.size, scal, LossSpec(loss_code, 0.0, alpha),
+                      n_outputs, rows, first)
     loss, epoch = twin.finish_batch(total, weight_sum, partial.sum(), loss_code, n_outputs,
                                     alpha, rows, 0.0 if first else previous)
     got = scal.copy_to_host()
@@ -266,14 +271,15 @@ def test_finish_batch_non_finite_is_sticky(tile3):
     """A non-finite batch loss turns the epoch loss into NaN for the rest of the epoch."""
     scal = to_device(np.array([np.inf, 2.0, 5.0, 0.0]))
     partial = to_device(np.ones(5))
-    kern.finish_batch(partial, 5, scal, ref.SQUARED_ERROR, 1, 0.0, 4, False)
+    loss = LossSpec(ref.SQUARED_ERROR, 0.0, 0.0)
+    kern.finish_batch(partial, 5, scal, loss, 1, 4, False)
     assert np.isnan(scal.copy_to_host()[kern.EPOCH_LOSS])
     scal.copy_to_device(np.array([1.0, 2.0, np.nan, 0.0]))
-    kern.finish_batch(partial, 5, scal, ref.SQUARED_ERROR, 1, 0.0, 4, False)
+    kern.finish_batch(partial, 5, scal, loss, 1, 4, False)
     assert np.isnan(scal.copy_to_host()[kern.EPOCH_LOSS])
 
 
-def test_set_tile_validates():
+def test_tile_is_validated_and_read_at_launch(tile3):
     with pytest.raises(ValueError, match="tile"):
-        kern.set_tile(kern.TILE_MAX + 1)
-    assert kern.threads_per_block() == kern.TILE ** 2
+        config.check_cuda_tile(config.CUDA_TILE_MAX + 1)
+    assert kern.threads_per_block() == 9

@@ -1,0 +1,56 @@
+"""Tuning knobs: path cross-overs, block sizes, thread thresholds, the CUDA tile.
+
+Every size that decides *how* fastmlp computes (never *what*) lives here, with
+the measurement behind it. The backends read these names at call time, so a
+test or a user can change them (``monkeypatch.setattr(fastmlp.config, ...)``)
+without reloading anything. ``SMALL_GEMM`` is the exception: the compiled
+kernels read it when they are compiled, and changing it later has no effect on
+code already in the on-disk cache.
+"""
+
+import os
+
+SMALL_GEMM = 4_000
+"""Largest matrix product (multiply-adds) that ``kernels.layers.gemm`` computes
+with plain loops; above it, a BLAS call (its overhead is about a microsecond)."""
+
+ROWS_PATH_MACS = 100_000
+"""Mini-batches with at most this many multiply-adds (batch rows x coefficients)
+train on the per-sample path (``kernels.rows``: loops, no BLAS); so do
+predictions of at most this many (rows x coefficients) from a dense array.
+Batch size 1 always takes the per-sample path."""
+
+ROWS_PATH_MAX_SPARSE_FEATURES = 1000
+"""CSR input wider than this trains on the mini-batch path whatever the batch
+size: the per-sample path clears the whole input row for every sample."""
+
+CPU_CHUNK_ROWS = 4096
+"""Rows per block of the CPU's full-data passes (L-BFGS objective, prediction):
+bounds the scratch memory at 4096 x (sum of layer widths) values."""
+
+CUDA_CHUNK_ROWS = 16384
+"""Rows per block of the GPU's full-data passes: larger than the CPU's, since a
+GPU needs many rows in flight to be busy and device scratch is cheap."""
+
+SINGLE_THREAD_MACS = 8_000_000
+"""Largest matrix product (multiply-adds) that runs with one BLAS thread: below
+it, a second thread costs more than it saves (and thrashes on busy machines)."""
+
+CUDA_TILE_MAX = 32
+"""Largest CUDA tile: 32 x 32 = 1024 threads, CUDA's limit per block. Shared
+memory is sized for it, so the tile can change without recompiling."""
+
+
+def check_cuda_tile(tile):
+    """``tile`` as an int in ``[1, CUDA_TILE_MAX]``, or ValueError."""
+    tile = int(tile)
+    if not 1 <= tile <= CUDA_TILE_MAX:
+        raise ValueError(f"the CUDA tile must be in [1, {CUDA_TILE_MAX}], got {tile}.")
+    return tile
+
+
+CUDA_TILE = check_cuda_tile(os.environ.get("FASTMLP_CUDA_TILE", 16))
+"""Threads per side of a CUDA block: matrix products run ``CUDA_TILE`` x
+``CUDA_TILE`` blocks, the 1-D kernels ``CUDA_TILE ** 2`` threads. Read from the
+environment variable ``FASTMLP_CUDA_TILE`` at import (default 16); tests shrink
+it so that tiny shapes span several blocks."""

@@ -1,0 +1,85 @@
+"""The typed argument bundles that cross every kernel boundary.
+
+Kernels take these named tuples instead of long positional lists: a field is
+read by name (``net.params``, ``solver.hyper.beta_1``), so two arrays of the
+same type can no longer be swapped silently, and a new argument is one new
+field. Numba compiles a named tuple as a struct of its fields (arrays, ints,
+floats, flags); they cross ``njit`` and ``cuda.jit`` boundaries and the on-disk
+cache like plain arguments. The backends build them (``backends/cpu.py``,
+``backends/cuda.py``); inside the kernels, ``Block`` is built per mini-batch.
+"""
+
+from collections import namedtuple
+
+Inputs = namedtuple("Inputs", "X indptr indices data sparse")
+Inputs.__doc__ = """Rows of a data set, dense or CSR.
+
+X : 2-D C-contiguous array (n_rows, n_features); a (0, 0) array when sparse.
+indptr, indices, data : the CSR arrays (empty when dense); data in X's dtype.
+sparse : bool.
+"""
+
+Targets = namedtuple("Targets", "Y sw weighted")
+Targets.__doc__ = """What the outputs are trained towards.
+
+Y : 2-D array (n_rows, n_outputs) in the parameters' dtype (indicator matrix
+    for classifiers).
+sw : float64 sample weights (n_rows,), empty when not ``weighted``.
+weighted : bool.
+"""
+
+Net = namedtuple("Net", "params units coef_off inter_off n_coef hidden_code out_code")
+Net.__doc__ = """A network and its flat parameter vector.
+
+params : 1-D array: every coefficient matrix (layer by layer, row-major), then
+    every intercept vector -- scikit-learn's ``_pack`` order.
+units : int64 layer widths, input first and output last.
+coef_off, inter_off : int64 offsets of each layer's coefficients / intercepts.
+n_coef : number of coefficients (the L2 penalty applies to ``params[:n_coef]``).
+hidden_code, out_code : activation codes (``activations.py``).
+"""
+
+LossSpec = namedtuple("LossSpec", "code eps alpha")
+LossSpec.__doc__ = """The objective.
+
+code : loss code (``losses.py``), paired with its canonical output activation.
+eps : clipping of probabilities in the log-losses (the dtype's machine epsilon).
+alpha : L2 penalty.
+"""
+
+Hyper = namedtuple("Hyper", "learning_rate momentum nesterov beta_1 beta_2 epsilon")
+Hyper.__doc__ = """Optimizer hyperparameters (float64; ``nesterov`` a bool).
+
+The kernels cast them to the parameters' dtype once per call
+(``optimizers.typed_hyper``), so float32 training runs in float32 arithmetic.
+"""
+
+Solver = namedtuple("Solver", "code hyper state step")
+Solver.__doc__ = """A stochastic optimizer.
+
+code : ``optimizers.SGD`` or ``optimizers.ADAM``.
+hyper : Hyper.
+state : 2-D array: row 0 the velocity (sgd) or the first moment (adam), row 1
+    the second moment (adam only).
+step : int64 array of one element, Adam's update count t (advanced in place).
+"""
+
+Batches = namedtuple("Batches", "order contiguous size")
+Batches.__doc__ = """How an epoch walks the data.
+
+order : int64 row indices of the epoch (a permutation, or 0..n-1).
+contiguous : bool; when true the rows are taken in order, ``order`` unread.
+size : rows per mini-batch.
+"""
+
+Block = namedtuple("Block", "order start stop contiguous")
+Block.__doc__ = """One block of rows: ``order[start:stop]``, or ``start:stop``
+when ``contiguous``."""
+
+Scratch = namedtuple("Scratch", "acts deltas xbuf grad")
+Scratch.__doc__ = """Buffers allocated once per fit and reused for every block.
+
+acts, deltas : flat buffers of every layer's outputs / deltas for a block.
+xbuf : 2-D buffer for gathered dense input rows ((0, 0) when unused).
+grad : 1-D buffer of the parameters' size: the block's gradient sums.
+"""

@@ -1,0 +1,407 @@
+"""numba.cuda kernels mirroring ``layers.py`` and ``optimizers.py``, their
+launchers, and the per-layer loops of a network's forward and backward pass.
+
+Same flat layouts as the CPU kernels: the parameter vector holds every coefficient
+matrix (row-major) and then every intercept (``coef_off`` / ``inter_off``); the
+activations and deltas of a block of at most ``capacity`` rows live in flat
+buffers, layer ``i`` at ``act_off[i] : act_off[i] + rows * units[i + 1]``
+(row-major, leading dimension ``units[i + 1]``). Every array argument is a flat
+1-D device array except the targets ``Y`` (2-D) and the optimizer ``state``.
+
+The math is the CPU kernels' own: activations, ``softmax_row``,
+``delta_and_loss``, ``accumulated_loss``, ``finished_gradient``,
+``update_param`` and the rest are the CPU helpers' Python source compiled as
+device functions (``_device``).
+
+Each kernel has a host-side launcher (same name without ``_kernel``) that computes
+the launch configuration from the shapes and ``config.CUDA_TILE``: ``TILE`` x
+``TILE`` threads per block for the matrix products and ``TILE ** 2`` threads for
+the 1-D kernels. Kernels read the tile from ``blockDim`` and shared memory is
+sized for the largest tile, so changing it needs no recompilation. Tests shrink
+it so that tiny shapes still span several thread blocks.
+
+Nothing is compiled at import; kernels compile on first launch and are cached on
+disk (``cache=True``).
+"""
+
+from collections import namedtuple
+from types import FunctionType
+
+import numba
+from numba import cuda, float64
+from numba.core.dispatcher import Dispatcher
+
+from .. import config
+from . import activations, inputs, losses, optimizers
+from .activations import IDENTITY, SOFTMAX
+from .optimizers import NO_UPDATE, cast_like
+
+
+def _python(function):
+    """A jitted helper as plain Python, the jitted helpers it calls included."""
+    code = function.py_func.__code__
+    names = dict(function.py_func.__globals__)
+    for name in code.co_names:
+        if isinstance(names.get(name), Dispatcher):
+            names[name] = _python(names[name])
+    return FunctionType(code, names, code.co_name, function.py_func.__defaults__)
+
+
+def _device(function):
+    """A CPU helper as a CUDA device function. Under the simulator it runs as
+    Python all the way down: simulated threads must not call compiled CPU
+    functions, whose dispatch depends on what was compiled before (a float32
+    call can reuse a float64 specialisation)."""
+    return cuda.jit(device=True)(_python(function) if numba.config.ENABLE_CUDASIM
+                                 else function.py_func)
+
+
+activate = _device(activations.activate)
+derivative = _device(activations.derivative)
+softmax_row = _device(activations.softmax_row)
+row_index = _device(inputs.row_index)
+delta_and_loss = _device(losses.delta_and_loss)
+accumulated_loss = _device(losses.accumulated_loss)
+batch_loss = _device(losses.batch_loss)
+finished_gradient = _device(optimizers.finished_gradient)
+typed_hyper = _device(optimizers.typed_hyper)
+update_param = _device(optimizers.update_param)
+
+TILE_MAX = config.CUDA_TILE_MAX
+MAX_THREADS = TILE_MAX * TILE_MAX
+# Row length of the shared tiles: one padding column keeps column-wise writes
+# free of bank conflicts (a module constant, as shared-array shapes must be).
+TILE_ROW = TILE_MAX + 1
+
+# Epilogues of the tiled matrix product.
+FORWARD = 0  # C = f(op(A) @ op(B) + b)
+WEIGHT_GRAD = 1  # C = op(A) @ op(B), plus a row of ones in op(A) for the bias gradient
+BACKPROP = 2  # C = (op(A) @ op(B)) * f'(aux)
+
+Operand = namedtuple("Operand", "M off ld trans")
+"""A matrix in a flat buffer: ``op(M)[r, c] = M[off + r * ld + c]``, or
+``M[off + c * ld + r]`` when ``trans``."""
+
+Epilogue = namedtuple("Epilogue", "kind extra_off aux code accumulate")
+"""What ``gemm_kernel`` does with each product element (see ``gemm``)."""
+
+# Slots of the float64 scalar buffer ``scal`` (length N_SCALARS).
+TOTAL = 0  # sum_rows w * loss_row of the current block(s)
+WEIGHT_SUM = 1  # sum_rows w of the current block(s)
+EPOCH_LOSS = 2  # sum over batches of batch_loss * batch_rows (NaN once non-finite)
+BATCH_LOSS = 3  # regularised mean loss of the last finished batch (L-BFGS objective)
+N_SCALARS = 4
+
+
+def threads_per_block():
+    """Threads per block of the 1-D kernels: ``config.CUDA_TILE ** 2``."""
+    return config.CUDA_TILE * config.CUDA_TILE
+
+
+def linear_blocks(n):
+    """Blocks of ``threads_per_block()`` threads that cover ``n`` elements (at least 1)."""
+    tpb = threads_per_block()
+    return max(1, (n + tpb - 1) // tpb)
+
+
+# --------------------------------------------------------------------------
+# Device helpers.
+
+@cuda.jit(device=True)
+def block_sum(sh, value):
+    """Sum of ``value`` over the threads of a 1-D block (tree reduction in the
+    shared array ``sh``; any block size). Every thread must call it."""
+    tid = cuda.threadIdx.x
+    nt = cuda.blockDim.x
+    sh[tid] = value
+    cuda.syncthreads()
+    stride = 1
+    while stride < nt:
+        if tid % (2 * stride) == 0 and tid + stride < nt:
+            sh[tid] += sh[tid + stride]
+        cuda.syncthreads()
+        stride *= 2
+    total = sh[0]
+    cuda.syncthreads()
+    return total
+
+
+@cuda.jit(device=True)
+def load_tile(tile, op, r0, c0, n_r, n_c, ones_row):
+    """Load the tile of ``op`` (an Operand) at (r0, c0) into shared memory,
+    zero-padded outside n_r x n_c; with ``ones_row`` row ``n_r`` reads as ones.
+    Either layout, consecutive threads read consecutive addresses."""
+    a = cuda.threadIdx.x if op.trans else cuda.threadIdx.y
+    b = cuda.threadIdx.y if op.trans else cuda.threadIdx.x
+    r = r0 + a
+    c = c0 + b
+    if r < n_r and c < n_c:
+        tile[a, b] = op.M[op.off + (c * op.ld + r if op.trans else r * op.ld + c)]
+    elif ones_row and r == n_r and c < n_c:
+        tile[a, b] = 1
+    else:
+        tile[a, b] = 0
+
+
+@cuda.jit(device=True)
+def store_product(c, i, j, n, m, value, bias, epi):
+    """Epilogue of ``gemm_kernel`` for output element (i, j); see ``gemm``."""
+    C = c.M
+    if epi.kind == FORWARD:
+        C[c.off + i * m + j] = activate(value + bias[epi.extra_off + j], epi.code)
+    elif epi.kind == BACKPROP:
+        idx = c.off + i * m + j
+        C[idx] = value * derivative(epi.aux[idx], epi.code)
+    else:
+        idx = c.off + i * m + j if i < n else epi.extra_off + j
+        if epi.accumulate:
+            C[idx] += value
+        else:
+            C[idx] = value
+
+
+# --------------------------------------------------------------------------
+# Kernels.
+
+@cuda.jit(cache=True)
+def gemm_kernel(a, b, c, n, m, k, epi):
+    """Shared-memory tiled ``op(A) @ op(B)`` (n x k times k x m) with a fused
+    epilogue; one thread per output element, tile = blockDim.x = blockDim.y."""
+    sA = cuda.shared.array((TILE_MAX, TILE_ROW), dtype=c.M.dtype)
+    sB = cuda.shared.array((TILE_MAX, TILE_ROW), dtype=c.M.dtype)
+    t = cuda.blockDim.x
+    ty = cuda.threadIdx.y
+    tx = cuda.threadIdx.x
+    i0 = cuda.blockIdx.y * t
+    j0 = cuda.blockIdx.x * t
+    # WEIGHT_GRAD appends a row of ones to op(A): row n of the product is the
+    # column sum of op(B), i.e. the bias gradient db = sum_rows(delta).
+    ones_row = epi.kind == WEIGHT_GRAD
+    acc = cast_like(c.M, 0)
+    for p0 in range(0, k, t):
+        load_tile(sA, a, i0, p0, n, k, ones_row)
+        load_tile(sB, b, p0, j0, k, m, False)
+        cuda.syncthreads()
+        for q in range(t):
+            acc += sA[ty, q] * sB[q, tx]
+        cuda.syncthreads()
+    i = i0 + ty
+    j = j0 + tx
+    if (i < n or (ones_row and i == n)) and j < m:
+        store_product(c, i, j, n, m, acc, b.M, epi)
+
+
+@cuda.jit(cache=True)
+def gather_rows_kernel(X, n_features, order, start, rows, xbuf):
+    """``xbuf[r, :] = X[order[start + r], :]`` (flat row-major), one thread per element."""
+    idx = cuda.grid(1)
+    if idx < rows * n_features:
+        r = idx // n_features
+        c = idx - r * n_features
+        xbuf[idx] = X[order[start + r] * n_features + c]
+
+
+@cuda.jit(cache=True)
+def softmax_rows_kernel(Z, off, rows, cols):
+    """Row-wise softmax of the (rows, cols) block at ``off``, one thread per row."""
+    r = cuda.grid(1)
+    if r < rows:
+        softmax_row(Z, off + r * cols, cols)
+
+
+@cuda.jit(cache=True)
+def output_delta_kernel(P, D, off, cols, targets, block, loss, softmax, scal, accumulate):
+    """``delta = w (p - y)`` and the block's loss sums (``layers.output_delta``).
+
+    One block; threads stride over the rows. With ``softmax`` the rows of P are
+    first normalised in place (softmax fused with the cross-entropy gradient).
+    scal[TOTAL] = sum_rows w * loss_row, scal[WEIGHT_SUM] = sum_rows w (added to
+    the previous values when ``accumulate``)."""
+    sh = cuda.shared.array(MAX_THREADS, dtype=float64)
+    tid = cuda.threadIdx.x
+    total = 0.0
+    weight_sum = 0.0
+    for r in range(tid, block.stop - block.start, cuda.blockDim.x):
+        base = off + r * cols
+        if softmax:
+            softmax_row(P, base, cols)
+        row = row_index(block.order, block.start, r, block.contiguous)
+        w = targets.sw[row] if targets.weighted else 1.0
+        row_loss = 0.0
+        for j in range(cols):
+            D[base + j], term = delta_and_loss(P[base + j], targets.Y[row, j], w, loss.code,
+                                               loss.eps)
+            row_loss += term
+        total += w * row_loss
+        weight_sum += w
+    total = block_sum(sh, total)
+    weight_sum = block_sum(sh, weight_sum)
+    if tid == 0:
+        if accumulate:
+            scal[TOTAL] += total
+            scal[WEIGHT_SUM] += weight_sum
+        else:
+            scal[TOTAL] = total
+            scal[WEIGHT_SUM] = weight_sum
+
+
+@cuda.jit(cache=True)
+def finalize_update_kernel(params, grad, n_coef, alpha, scal, code, hyper, state, lr_t,
+                           partial):
+    """One thread per parameter: ``optimizers.finished_gradient`` (stored in
+    ``grad``), then the step ``optimizers.update_param`` (none for NO_UPDATE),
+    in the parameters' dtype, as ``optimizers.finish_and_step``. Per-block sums
+    of W^2 (before the step, float64) go to ``partial``."""
+    sh = cuda.shared.array(MAX_THREADS, dtype=float64)
+    k = cuda.grid(1)
+    squares = 0.0
+    if k < params.shape[0]:
+        w = params[k]
+        if k < n_coef:
+            squares = w * w
+        grad[k] = finished_gradient(grad[k], w, cast_like(params, alpha if k < n_coef else 0.0),
+                                    cast_like(params, scal[WEIGHT_SUM]), True)
+        if code != NO_UPDATE:
+            update_param(params, state[0], state[state.shape[0] - 1], k, grad[k], code,
+                         cast_like(params, lr_t), typed_hyper(hyper, params), False)
+    squares = block_sum(sh, squares)
+    if cuda.threadIdx.x == 0:
+        partial[cuda.blockIdx.x] = squares
+
+
+@cuda.jit(cache=True)
+def finish_batch_kernel(partial, n_partial, scal, loss, n_outputs, rows, first):
+    """One block: the batch loss ``data_loss + alpha/2 sum(W^2) / sum w`` into
+    scal[BATCH_LOSS], and ``losses.accumulated_loss`` into scal[EPOCH_LOSS]
+    ((re)started at ``first``; NaN for good once a batch loss is not finite)."""
+    sh = cuda.shared.array(MAX_THREADS, dtype=float64)
+    tid = cuda.threadIdx.x
+    squares = 0.0
+    for b in range(tid, n_partial, cuda.blockDim.x):
+        squares += partial[b]
+    squares = block_sum(sh, squares)
+    if tid == 0:
+        previous = 0.0 if first else scal[EPOCH_LOSS]
+        scal[EPOCH_LOSS] = accumulated_loss(previous, scal[TOTAL], scal[WEIGHT_SUM], squares,
+                                            loss.alpha, loss.code, n_outputs, rows)
+        scal[BATCH_LOSS] = batch_loss(scal[TOTAL], scal[WEIGHT_SUM], squares, loss.alpha,
+                                      loss.code, n_outputs)
+
+
+# --------------------------------------------------------------------------
+# Launchers: launch configuration from the shapes and the current tile.
+
+def gemm(a, b, c, n, m, k, epi):
+    """Launch the tiled product ``P = op(A) @ op(B)`` (n x k by k x m) with an epilogue.
+
+    Parameters
+    ----------
+    a, b, c : Operand
+        Flat device arrays of one dtype with offset, leading dimension and
+        transposition; C is written row-major (ld ``m``) at ``c.off``.
+    n, m, k : int
+        Shape of the product.
+    epi : Epilogue
+        FORWARD: ``C = f(P + bias)`` (f = ``epi.code``, the bias read from B's
+        buffer at ``epi.extra_off``: B is the parameter vector). WEIGHT_GRAD:
+        ``C = P`` and ``C[extra_off:extra_off+m] = sum_p op(B)[p, :]`` (bias
+        gradient), both added to C when ``accumulate``. BACKPROP: ``C = P *
+        f'(aux)`` with ``aux`` read at C's indices (the layer's activations).
+    """
+    t = config.CUDA_TILE
+    rows = n + 1 if epi.kind == WEIGHT_GRAD else n
+    grid = ((m + t - 1) // t, (rows + t - 1) // t)
+    gemm_kernel[grid, (t, t)](a, b, c, n, m, k, epi)
+
+
+def forward_layer(A, a_off, rows, n_in, params, w_off, b_off, n_out, code, C, c_off):
+    """``C = f(A @ W + b)`` for a (rows, n_in) input block; W, b in ``params``.
+
+    SOFTMAX layers get only ``A @ W + b`` here: normalise them afterwards with
+    ``softmax_rows`` (or ``output_delta(softmax=True)``).
+    """
+    gemm(Operand(A, a_off, n_in, False), Operand(params, w_off, n_out, False),
+         Operand(C, c_off, n_out, False), rows, n_out, n_in,
+         Epilogue(FORWARD, b_off, C, IDENTITY if code == SOFTMAX else code, False))
+
+
+def weight_grad(A, a_off, rows, n_in, D, d_off, n_out, grad, w_off, b_off, accumulate):
+    """``dW = A.T @ D`` and ``db = sum_rows(D)`` into ``grad`` (added when ``accumulate``)."""
+    gemm(Operand(A, a_off, n_in, True), Operand(D, d_off, n_out, False),
+         Operand(grad, w_off, n_out, False), n_in, n_out, rows,
+         Epilogue(WEIGHT_GRAD, b_off, grad, IDENTITY, accumulate))
+
+
+def backprop_delta(D, d_off, rows, n_out, params, w_off, n_in, acts, prev_off, code, D_prev):
+    """``D_prev = (D @ W.T) * f'(A_prev)``; A_prev and D_prev sit at ``prev_off``."""
+    gemm(Operand(D, d_off, n_out, False), Operand(params, w_off, n_out, True),
+         Operand(D_prev, prev_off, n_in, False), rows, n_in, n_out,
+         Epilogue(BACKPROP, 0, acts, code, False))
+
+
+def forward(net, A, a_off, rows, acts, act_off):
+    """Every layer's outputs for ``rows`` input rows (flat ``A`` at ``a_off``)
+    into ``acts`` (layer ``i`` at ``act_off[i]``); a softmax output is left
+    un-normalised (see ``forward_layer``). ``net`` is a ``Net`` whose params
+    are on the device and whose layout fields are Python lists."""
+    u = net.units
+    for i in range(len(u) - 1):
+        src, src_off = (A, a_off) if i == 0 else (acts, act_off[i - 1])
+        code = net.out_code if i == len(u) - 2 else net.hidden_code
+        forward_layer(src, src_off, rows, u[i], net.params, net.coef_off[i], net.inter_off[i],
+                      u[i + 1], code, acts, act_off[i])
+
+
+def backward(net, A, a_off, rows, acts, deltas, act_off, grad, accumulate):
+    """Back-propagate the output delta in ``deltas``; the gradient sums of every
+    layer go to ``grad`` (added to it when ``accumulate``)."""
+    u = net.units
+    for i in range(len(u) - 2, -1, -1):
+        src, src_off = (A, a_off) if i == 0 else (acts, act_off[i - 1])
+        weight_grad(src, src_off, rows, u[i], deltas, act_off[i], u[i + 1], grad,
+                    net.coef_off[i], net.inter_off[i], accumulate)
+        if i > 0:
+            backprop_delta(deltas, act_off[i], rows, u[i + 1], net.params, net.coef_off[i],
+                           u[i], acts, act_off[i - 1], net.hidden_code, deltas)
+
+
+def gather_rows(X, n_features, order, start, rows, xbuf):
+    """Copy rows ``order[start:start+rows]`` of the flat X into ``xbuf``."""
+    gather_rows_kernel[linear_blocks(rows * n_features), threads_per_block()](
+        X, n_features, order, start, rows, xbuf)
+
+
+def softmax_rows(Z, off, rows, cols):
+    """Row-wise softmax, in place, of the (rows, cols) block of Z at ``off``."""
+    softmax_rows_kernel[linear_blocks(rows), threads_per_block()](Z, off, rows, cols)
+
+
+def output_delta(P, D, off, cols, targets, block, loss, softmax, scal, accumulate):
+    """Launch ``output_delta_kernel`` (one block of ``threads_per_block()``
+    threads); ``targets`` a ``Targets``, ``block`` a ``Block``, ``loss`` a
+    ``LossSpec``, with device arrays."""
+    output_delta_kernel[1, threads_per_block()](P, D, off, cols, targets, block, loss,
+                                                softmax, scal, accumulate)
+
+
+def finalize_update(params, grad, n_coef, alpha, scal, code, hyper, state, lr_t, partial):
+    """Launch ``finalize_update_kernel`` over the flat vector.
+
+    ``code`` is ``optimizers.SGD``, ``optimizers.ADAM`` or NO_UPDATE; ``hyper``
+    a ``Hyper``; ``lr_t`` the step size (``optimizers.next_step_size``);
+    ``state`` the optimizer's state rows on the device. ``partial`` needs
+    ``linear_blocks(params.size)`` slots; returns that count.
+    """
+    blocks = linear_blocks(params.shape[0])
+    if partial.shape[0] < blocks:
+        raise ValueError(f"partial has {partial.shape[0]} slots, the launch needs {blocks} "
+                         "(was the tile shrunk after the buffers were allocated?)")
+    finalize_update_kernel[blocks, threads_per_block()](
+        params, grad, n_coef, float(alpha), scal, code, hyper, state, float(lr_t), partial)
+    return blocks
+
+
+def finish_batch(partial, n_partial, scal, loss, n_outputs, rows, first):
+    """Launch ``finish_batch_kernel`` (one block); ``loss`` a ``LossSpec``."""
+    finish_batch_kernel[1, threads_per_block()](partial, n_partial, scal, loss, n_outputs,
+                                                rows, first)

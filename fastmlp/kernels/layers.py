@@ -1,0 +1,182 @@
+"""A block of rows through the network: forward, output delta + loss, backward.
+
+Notation (for layer ``i`` with input ``A`` of shape (rows, n_in)):
+
+    (F)  Z = A @ W + b,  A_next = f(Z)                forward, fused with bias + f
+    (O)  delta_out = w (p - y)                        canonical link (``losses.py``)
+    (B)  dW = A.T @ delta,  db = sum_rows(delta)      unnormalised gradient sums
+         delta_prev = (delta @ W.T) * f'(A)           derivative from the output A
+
+The network is a ``Net`` bundle (see ``bundles.py`` for the flat parameter
+layout). Activations and deltas of a block of at most ``max_rows`` rows live in
+the flat ``Scratch`` buffers; layer ``i`` occupies ``act_off[i] : act_off[i] +
+rows * units[i+1]``. Nothing here allocates per block.
+"""
+
+import numpy as np
+
+from ..config import SMALL_GEMM
+from . import kernel
+from .activations import RELU, SOFTMAX, activate, derivative, softmax_row
+from .inputs import csr_product, dense_block, row_index
+from .losses import delta_and_loss
+
+
+@kernel
+def gemm(A, B, out):
+    """``out = A @ B`` for 2-D arrays of one dtype (any of A, B may be transposed
+    views); plain loops up to ``config.SMALL_GEMM`` multiply-adds, else BLAS."""
+    n, k = A.shape
+    m = B.shape[1]
+    if n * k * m <= SMALL_GEMM:
+        for i in range(n):
+            for j in range(m):
+                out[i, j] = 0
+            for p in range(k):
+                a = A[i, p]
+                if a != 0:
+                    for j in range(m):
+                        out[i, j] += a * B[p, j]
+    else:
+        np.dot(A, B, out)
+
+
+@kernel
+def layer_view(buf, off, rows, cols):
+    """Row-major (rows, cols) view of ``buf`` starting at ``off``."""
+    return buf[off : off + rows * cols].reshape((rows, cols))
+
+
+@kernel
+def coef_view(params, net, i):
+    """Layer ``i``'s coefficients in ``params`` (the parameters or a gradient of
+    the same layout), a (units[i], units[i+1]) view."""
+    return layer_view(params, net.coef_off[i], net.units[i], net.units[i + 1])
+
+
+@kernel
+def intercept_view(params, net, i):
+    """Layer ``i``'s intercepts in ``params`` (or a gradient of the same layout)."""
+    return params[net.inter_off[i] : net.inter_off[i] + net.units[i + 1]]
+
+
+@kernel
+def activation_offsets(units, max_rows):
+    """Offsets of each layer's (max_rows, units[i+1]) block in the scratch buffers."""
+    n_layers = units.shape[0] - 1
+    off = np.empty(n_layers + 1, dtype=np.int64)
+    off[0] = 0
+    for i in range(n_layers):
+        off[i + 1] = off[i] + max_rows * units[i + 1]
+    return off
+
+
+@kernel
+def bias_activate(Z, b, code):
+    """In place: ``Z = f(Z + b)`` row by row; SOFTMAX normalises each row."""
+    rows, cols = Z.shape
+    for r in range(rows):
+        if code == SOFTMAX:
+            for j in range(cols):
+                Z[r, j] += b[j]
+            softmax_row(Z[r], 0, cols)
+        elif code == RELU:  # constant code: the loop vectorises
+            for j in range(cols):
+                Z[r, j] = activate(Z[r, j] + b[j], RELU)
+        else:
+            for j in range(cols):
+                Z[r, j] = activate(Z[r, j] + b[j], code)
+
+
+@kernel
+def forward(inputs, block, net, act_off, scratch):
+    """(F) for every layer; outputs go to ``scratch.acts``. Returns the block's
+    dense input rows (unused for CSR), which ``backward`` needs."""
+    rows = block.stop - block.start
+    units = net.units
+    n_layers = units.shape[0] - 1
+    Z = layer_view(scratch.acts, act_off[0], rows, units[1])
+    W = coef_view(net.params, net, 0)
+    if inputs.sparse:
+        csr_product(inputs, block, W, Z, False)
+        A0 = scratch.xbuf[:rows]
+    else:
+        A0 = dense_block(inputs, block, scratch.xbuf)
+        gemm(A0, W, Z)
+    for i in range(n_layers):
+        Z = layer_view(scratch.acts, act_off[i], rows, units[i + 1])
+        if i > 0:
+            A = layer_view(scratch.acts, act_off[i - 1], rows, units[i])
+            gemm(A, coef_view(net.params, net, i), Z)
+        bias_activate(Z, intercept_view(net.params, net, i),
+                      net.out_code if i == n_layers - 1 else net.hidden_code)
+    return A0
+
+
+@kernel
+def output_delta(P, targets, block, loss, delta):
+    """(O) ``delta = w (P - Y)``; returns (sum_rows w * sum_j loss_term, sum_rows w)."""
+    rows, cols = P.shape
+    total = 0.0
+    weight_sum = 0.0
+    for r in range(rows):
+        row = row_index(block.order, block.start, r, block.contiguous)
+        w = targets.sw[row] if targets.weighted else 1.0
+        row_loss = 0.0
+        for j in range(cols):
+            delta[r, j], term = delta_and_loss(P[r, j], targets.Y[row, j], w, loss.code,
+                                               loss.eps)
+            row_loss += term
+        total += w * row_loss
+        weight_sum += w
+    return total, weight_sum
+
+
+@kernel
+def backward(inputs, block, A0, net, act_off, scratch):
+    """(B): back-propagate the output delta (already in ``scratch.deltas``) and
+    write the unnormalised gradient sums of every layer into ``scratch.grad``.
+    ``A0`` is what ``forward`` returned."""
+    rows = block.stop - block.start
+    units = net.units
+    acts, deltas, grad = scratch.acts, scratch.deltas, scratch.grad
+    for i in range(units.shape[0] - 2, -1, -1):
+        D = layer_view(deltas, act_off[i], rows, units[i + 1])
+        gW = coef_view(grad, net, i)
+        if i > 0:
+            gemm(layer_view(acts, act_off[i - 1], rows, units[i]).T, D, gW)
+        elif inputs.sparse:
+            csr_product(inputs, block, D, gW, True)
+        else:
+            gemm(A0.T, D, gW)
+        gb = intercept_view(grad, net, i)
+        gb[:] = 0
+        for r in range(rows):
+            for j in range(units[i + 1]):
+                gb[j] += D[r, j]
+        if i > 0:
+            D_prev = layer_view(deltas, act_off[i - 1], rows, units[i])
+            A_prev = layer_view(acts, act_off[i - 1], rows, units[i])
+            gemm(D, coef_view(net.params, net, i).T, D_prev)
+            for r in range(rows):
+                for j in range(units[i]):
+                    D_prev[r, j] *= derivative(A_prev[r, j], net.hidden_code)
+
+
+@kernel
+def block_loss_grad(inputs, targets, block, net, loss, act_off, scratch):
+    """Forward, output delta and backward over one block of rows.
+
+    Writes the block's unnormalised gradient sums to ``scratch.grad`` and returns
+    (weighted loss sum, weight sum) for ``optimizers.finish_and_step`` and
+    ``losses.batch_loss``.
+    """
+    units = net.units
+    rows = block.stop - block.start
+    A0 = forward(inputs, block, net, act_off, scratch)
+    last = units.shape[0] - 2
+    P = layer_view(scratch.acts, act_off[last], rows, units[last + 1])
+    D = layer_view(scratch.deltas, act_off[last], rows, units[last + 1])
+    total, weight_sum = output_delta(P, targets, block, loss, D)
+    backward(inputs, block, A0, net, act_off, scratch)
+    return total, weight_sum

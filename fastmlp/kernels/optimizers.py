@@ -1,0 +1,154 @@
+"""Optimizer steps over the flat parameter vector, and the gradient they consume.
+
+Equations (``lr_t`` the step size, ``g`` the finished gradient):
+
+    (G)  g = (sum over rows of dL/dp + alpha p) / sum of row weights
+         (alpha = 0 on intercepts; per-row sums come from the layers)
+    (S)  sgd:  v = mu v - lr g;   p += mu v - lr g  (Nesterov)  or  p += v
+    (A)  adam: m = b1 m + (1 - b1) g;   v = b2 v + (1 - b2) g^2;
+               p -= lr_t m / (sqrt(v) + eps),  lr_t = lr sqrt(1 - b2^t) / (1 - b1^t)
+               (Kingma & Ba, Algorithm 1, bias correction folded into lr_t)
+
+``finished_gradient`` (G), ``updated`` (S, A) and ``update_param`` are scalar
+inlined helpers, so the per-sample path can update each weight the moment its
+gradient is known and the CUDA kernel runs the same code per thread;
+``finish_and_step`` applies (G) and one step to the whole vector.
+
+To add an optimizer: a code below, its state rows in ``solvers.py``, a branch in
+``updated`` (and a loop in ``finish_and_step`` so the branch is loop-invariant).
+"""
+
+import math
+from collections import namedtuple
+
+import numpy as np
+from numba.extending import overload
+
+from . import kernel
+from .bundles import Hyper, Solver
+
+SGD = 0
+ADAM = 1
+NO_UPDATE = -1
+"""Solver code for ``finish_and_step``: finish the gradient (into ``grad``), no
+step -- the L-BFGS objective."""
+
+NO_HYPER = Hyper(0.0, 0.0, False, 0.0, 0.0, 0.0)
+"""Hyperparameters that NO_UPDATE never reads."""
+
+TypedHyper = namedtuple(
+    "TypedHyper",
+    "momentum nesterov beta_1 one_minus_beta_1 beta_2 one_minus_beta_2 epsilon")
+"""What ``updated`` reads: the hyperparameters in the parameters' dtype."""
+
+
+def cast_like(like, x):
+    """``x`` as a scalar of the dtype of the array ``like``."""
+    return like.dtype.type(x)
+
+
+@overload(cast_like, inline="always")
+def _cast_like(like, x):
+    to = like.dtype
+    return lambda like, x: to(x)
+
+
+@kernel(inline="always")
+def typed_hyper(hyper, like):
+    """``hyper`` (float64) as a TypedHyper in the dtype of ``like``, so float32
+    training runs in float32 arithmetic (float64 training is unchanged)."""
+    return TypedHyper(cast_like(like, hyper.momentum), hyper.nesterov,
+                      cast_like(like, hyper.beta_1), cast_like(like, 1.0 - hyper.beta_1),
+                      cast_like(like, hyper.beta_2), cast_like(like, 1.0 - hyper.beta_2),
+                      cast_like(like, hyper.epsilon))
+
+
+@kernel(inline="always")
+def adam_step_size(hyper, step):
+    """Adam's bias-corrected step size lr_t for update number ``step`` (t >= 1)."""
+    return (hyper.learning_rate * math.sqrt(1.0 - hyper.beta_2 ** step)
+            / (1.0 - hyper.beta_1 ** step))
+
+
+@kernel(inline="always")
+def next_step_size(solver):
+    """Step size of the next update; Adam's count ``solver.step[0]`` advances."""
+    if solver.code == ADAM:
+        solver.step[0] += 1
+        return adam_step_size(solver.hyper, solver.step[0])
+    return solver.hyper.learning_rate
+
+
+@kernel(inline="always")
+def finished_gradient(g, p, alpha, weight_sum, divide):
+    """(G): ``(g + alpha p) / weight_sum``; without ``divide`` (a weight sum of
+    exactly 1) the division is skipped."""
+    penalised = g + alpha * p
+    return penalised / weight_sum if divide else penalised
+
+
+@kernel(inline="always")
+def updated(p, s0, s1, g, code, lr_t, th):
+    """New (parameter, state 0, state 1) after one step (S or A) with gradient
+    ``g``; ``th`` a TypedHyper. For sgd both state values returned are the new
+    velocity (sgd keeps one state row, which is then row 0 and row -1)."""
+    if code == ADAM:
+        m = th.beta_1 * s0 + th.one_minus_beta_1 * g
+        v = th.beta_2 * s1 + th.one_minus_beta_2 * g * g
+        return p - lr_t * m / (math.sqrt(v) + th.epsilon), m, v
+    v = th.momentum * s0 - lr_t * g
+    if th.nesterov:
+        return p + (th.momentum * v - lr_t * g), v, v
+    return p + v, v, v
+
+
+@kernel(inline="always")
+def update_param(params, s0, s1, k, g, code, lr_t, th, plain_sgd):
+    """One step of ``params[k]`` with state ``s0[k]``, ``s1[k]``. ``plain_sgd``
+    (sgd without momentum) is ``p -= lr g``, leaving the velocity untouched."""
+    if plain_sgd:
+        params[k] = params[k] - lr_t * g
+    else:
+        params[k], s0[k], s1[k] = updated(params[k], s0[k], s1[k], g, code, lr_t, th)
+
+
+@kernel
+def finish_and_step(net, grad, alpha, weight_sum, solver, lr_t):
+    """(G) on the summed gradient ``grad``, then one step with ``solver`` in one
+    pass; with NO_UPDATE the finished gradient is stored in ``grad`` instead.
+    Returns ``sum(W ** 2)`` (before the step) for the L2 loss."""
+    params, n_coef = net.params, net.n_coef
+    th = typed_hyper(solver.hyper, params)
+    lr_c = cast_like(params, lr_t)
+    alpha_c = cast_like(params, alpha)
+    zero = cast_like(params, 0.0)
+    sw_c = cast_like(params, weight_sum)
+    s0 = solver.state[0]
+    s1 = solver.state[solver.state.shape[0] - 1]
+    # sum(W^2) through BLAS (as scikit-learn's np.dot(s, s)): a plain loop would be
+    # a serial chain of additions, slower than the whole update below
+    coefs = params[:n_coef]
+    squares = float(np.dot(coefs, coefs)) if n_coef > 0 else 0.0
+    # one loop per solver (the code is then a constant and the loop vectorises)
+    if solver.code == ADAM:
+        for k in range(params.shape[0]):
+            g = finished_gradient(grad[k], params[k], alpha_c if k < n_coef else zero,
+                                  sw_c, True)
+            update_param(params, s0, s1, k, g, ADAM, lr_c, th, False)
+    elif solver.code == SGD:
+        for k in range(params.shape[0]):
+            g = finished_gradient(grad[k], params[k], alpha_c if k < n_coef else zero,
+                                  sw_c, True)
+            update_param(params, s0, s0, k, g, SGD, lr_c, th, False)
+    else:
+        for k in range(params.shape[0]):
+            grad[k] = finished_gradient(grad[k], params[k], alpha_c if k < n_coef else zero,
+                                        sw_c, True)
+    return squares
+
+
+@kernel(inline="always")
+def no_update(like):
+    """A Solver that takes no step (NO_UPDATE), for the L-BFGS objective."""
+    return Solver(NO_UPDATE, NO_HYPER, np.empty((1, 0), dtype=like.dtype),
+                  np.zeros(1, dtype=np.int64))
