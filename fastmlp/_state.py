@@ -415,7 +415,7 @@ def _restore_attributes(model, meta, arrays, network):
             value = _decode_float(value, field)
         setattr(model, name, value)
 
-    units = list(network.units)
+    units = [int(u) for u in network.units]
     checks = (("n_features_in_", units[0]), ("n_outputs_", units[-1]),
               ("n_layers_", len(units)), ("out_activation_", network.out_activation))
     for name, expected in checks:
