@@ -63,6 +63,11 @@ def predict_network(model):
     return model._current_network()
 
 
+def label_type(model):
+    """The classifier's target type: 'binary', 'multiclass' or 'multilabel-indicator'."""
+    return model._label_binarizer.y_type_
+
+
 def skops_trusted_types(model=None):
     """Names of the fastmlp types ``skops.io.load`` needs to be told to trust.
 
