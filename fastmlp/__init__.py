@@ -15,8 +15,9 @@ __all__ = ["MLPClassifier", "MLPRegressor", "load", "save", "__version__"]
 
 def __getattr__(name):
     # save / load live in fastmlp.io, imported on first use to keep `import fastmlp` lean.
-    if name in ("save", "load"):
-        from . import io
+    if name in ("save", "load", "io"):
+        import importlib
 
-        return getattr(io, name)
+        io = importlib.import_module(f"{__name__}.io")
+        return io if name == "io" else getattr(io, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

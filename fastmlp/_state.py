@@ -12,6 +12,7 @@ attributes; ``_PRIVATE`` below lists every one it reads or writes.
 import math
 
 import numpy as np
+from sklearn.utils._param_validation import validate_parameter_constraints
 from sklearn.utils.validation import check_is_fitted
 
 from .estimators import MLPClassifier, MLPRegressor
@@ -178,9 +179,14 @@ def _array(arrays, key, *, dtypes=None, ndim=1, shape=None, finite=False, requir
         raise StateError(f"array {key!r} must be {ndim}-D, got shape {arr.shape}.")
     if shape is not None and arr.shape != tuple(shape):
         raise StateError(f"array {key!r} must have shape {tuple(shape)}, got {arr.shape}.")
-    if finite and not np.isfinite(arr).all():
+    if finite and not _all_finite(arr):
         raise StateError(f"array {key!r} contains NaN or infinite values.")
     return arr
+
+
+def _all_finite(arr):
+    # A finite sum proves every value finite, without a temporary; else look closer.
+    return bool(np.isfinite(arr.sum())) or bool(np.isfinite(arr).all())
 
 
 def _label_array(values, field):
@@ -271,8 +277,10 @@ def export_state(model):
     if isinstance(model, MLPClassifier):
         binarizer = model._label_binarizer
         arrays["classes"], classes_dtype = _label_array(model.classes_, "classes_")
-        arrays["binarizer_classes"], binarizer_dtype = _label_array(
-            binarizer.classes_, "classes_")
+        binarizer_dtype = classes_dtype
+        if binarizer.classes_ is not model.classes_:
+            arrays["binarizer_classes"], binarizer_dtype = _label_array(
+                binarizer.classes_, "classes_")
         meta["labels"] = {"y_type": binarizer.y_type_,
                           "sparse_input": bool(binarizer.sparse_input_),
                           "classes_dtype": classes_dtype,
@@ -338,7 +346,7 @@ def import_state(meta, arrays, *, device=None):
 
 def _restore_params(model, meta, arrays, device):
     stored = _section(meta, "params")
-    expected = set(model.get_params(deep=False))
+    expected = _param_names(type(model))
     if set(stored) != expected:
         missing, extra = sorted(expected - set(stored)), sorted(set(stored) - expected)
         raise StateError(f"hyperparameters do not match {type(model).__name__}'s: "
@@ -351,11 +359,22 @@ def _restore_params(model, meta, arrays, device):
                          "'random_state' does not refer to it.")
     if device is not None:
         params["device"] = device
-    model.set_params(**params)
-    try:
-        model._validate_params()
+    try:  # what fit's parameter validation does, without its introspection cost
+        validate_parameter_constraints(type(model)._parameter_constraints, params,
+                                       caller_name=type(model).__name__)
     except ValueError as exc:  # sklearn's InvalidParameterError names the parameter
         raise StateError(f"invalid hyperparameter: {exc}") from None
+    for name, value in params.items():
+        setattr(model, name, value)
+
+
+_PARAM_NAMES = {}
+
+
+def _param_names(cls):
+    if cls not in _PARAM_NAMES:
+        _PARAM_NAMES[cls] = frozenset(cls().get_params(deep=False))
+    return _PARAM_NAMES[cls]
 
 
 def _random_state_from(meta, arrays):
@@ -456,8 +475,10 @@ def _restore_labels(model, meta, arrays):
         raise StateError("labels.sparse_input must be true or false, got "
                          f"{section.get('sparse_input')!r}.")
     classes = _labels(arrays, "classes", section.get("classes_dtype"))
-    binarizer_classes = _labels(arrays, "binarizer_classes",
-                                section.get("binarizer_classes_dtype"))
+    binarizer_classes = classes  # one array unless the two differ (partial_fit's classes)
+    if "binarizer_classes" in arrays:
+        binarizer_classes = _labels(arrays, "binarizer_classes",
+                                    section.get("binarizer_classes_dtype"))
     for key, values in (("classes", classes), ("binarizer_classes", binarizer_classes)):
         if len(np.unique(values)) != len(values) or len(values) == 0:
             raise StateError(f"array {key!r} must hold distinct labels, got {values!r}.")
@@ -473,8 +494,7 @@ def _restore_labels(model, meta, arrays):
     binarizer.y_type_ = y_type
     binarizer.sparse_input_ = section["sparse_input"]
     model._label_binarizer = binarizer
-    model.classes_ = (binarizer.classes_ if np.array_equal(classes, binarizer_classes)
-                      and classes.dtype == binarizer_classes.dtype else classes)
+    model.classes_ = classes
 
 
 def _restore_optimizer(model, meta, arrays, network):

@@ -25,8 +25,11 @@ np.True_
 import io
 import json
 import os
+import re
+import struct
 import tempfile
 import zipfile
+import zlib
 
 import numpy as np
 
@@ -40,6 +43,16 @@ _NPY = ".npy"
 _DTYPE_KINDS = "biufU"
 _MAX_HEADER_BYTES = 1 << 20
 _ZIP_DATE = (1980, 1, 1, 0, 0, 0)  # fixed, so the same model gives the same bytes
+_LOCAL_HEADER = struct.Struct("<4s2B4HL2L2H")  # zip local file header (30 bytes)
+_PADDING_ID = 0xD935  # zip extra field id of alignment padding (as zipalign writes)
+_ALIGN = 64
+_MAX_NPY_HEADER = 1 << 16
+_CHECKSUMS = "checksums"  # header field: entry name -> _word_sum of its .npy bytes
+_CHECKSUM_MIN_BYTES = 1 << 16  # smaller entries are checked by their CRC-32
+# The .npy 1.0 header numpy writes for a plain array (10-byte prefix, then a dict).
+_NPY_HEADER = re.compile(
+    rb"\x93NUMPY\x01\x00..\{'descr': '([<>|=]?[a-zA-Z]\d*)', 'fortran_order': "
+    rb"(True|False), 'shape': \(((?:\d+, ?)*\d*)\), \} *\n", re.DOTALL)
 
 
 def save(model, path):
@@ -76,10 +89,14 @@ def save(model, path):
     load : Read the model back.
     """
     meta, arrays = _state.export_state(model)
+    encoded = {name: _npy_bytes(arr) for name, arr in arrays.items()}
+    checksums = {name: _word_sum(memoryview(data))
+                 for name, data in encoded.items() if len(data) >= _CHECKSUM_MIN_BYTES}
     header = {"format": FORMAT, "format_version": FORMAT_VERSION,
-              "fastmlp_version": _version(), **meta}
+              "fastmlp_version": _version(), **meta, _CHECKSUMS: checksums}
     text = json.dumps(header, allow_nan=False, separators=(",", ":"))
-    members = {_HEADER: np.frombuffer(text.encode("utf-8"), dtype=np.uint8), **arrays}
+    members = {_HEADER: _npy_bytes(np.frombuffer(text.encode("utf-8"), dtype=np.uint8)),
+               **encoded}
     if hasattr(path, "write"):
         _write_zip(path, members)
         return
@@ -176,49 +193,162 @@ def _version():
     return __version__
 
 
+def _npy_bytes(arr):
+    buffer = io.BytesIO()
+    np.lib.format.write_array(buffer, np.ascontiguousarray(arr), allow_pickle=False)
+    return buffer.getbuffer()
+
+
 def _write_zip(f, members):
     with zipfile.ZipFile(f, "w", compression=zipfile.ZIP_STORED) as archive:
-        for name, arr in members.items():
-            buffer = io.BytesIO()
-            np.lib.format.write_array(buffer, np.ascontiguousarray(arr), allow_pickle=False)
+        for name, data in members.items():
             info = zipfile.ZipInfo(name + _NPY, date_time=_ZIP_DATE)
-            archive.writestr(info, buffer.getbuffer())
+            info.extra = _alignment_padding(archive, info.filename)
+            archive.writestr(info, data)
+
+
+def _alignment_padding(archive, filename):
+    """A zip extra field that puts the entry's data on a 64-byte boundary, where
+    ``.npy`` also aligns its array data: loading then maps arrays without copies."""
+    try:
+        offset = archive.fp.tell()
+    except (AttributeError, OSError):  # a stream that cannot tell: no alignment
+        return b""
+    used = offset + _LOCAL_HEADER.size + len(filename.encode()) + 4
+    pad = -used % _ALIGN
+    return struct.pack("<HH", _PADDING_ID, pad) + bytes(pad)
 
 
 # ------------------------------------------------------------------ reading
-def _read_zip(path):
-    """``(header dict, {name: array})`` from the archive, every array checked."""
+def _read_zip(source):
+    """``(header dict, {name: array})`` from the archive, every array checked.
+
+    The file is read into one buffer; each entry is verified (its CRC-32, or the
+    faster checksum the header lists for large entries) and its array is a view
+    into that buffer (copied only if misaligned)."""
+    if hasattr(source, "read"):
+        return _read_archive(source)
+    with open(source, "rb") as f:
+        return _read_archive(f)
+
+
+def _read_archive(f):
     try:
-        archive = zipfile.ZipFile(path, "r")
+        archive = zipfile.ZipFile(f, "r")
     except zipfile.BadZipFile:
         raise ValueError("not a fastmlp model file (not a zip / .npz archive, or "
                          "truncated).") from None
     with archive:
         infos = archive.infolist()
-        names = [info.filename for info in infos]
-        if len(set(names)) != len(names):
-            raise ValueError("the archive has duplicate entries.")
-        if _HEADER + _NPY not in names:
-            raise ValueError("not a fastmlp model file (no header.npy entry).")
-        arrays = {}
-        for info in infos:
-            if not info.filename.endswith(_NPY):
-                raise ValueError(f"unexpected entry {info.filename!r} in the archive.")
-            if info.compress_type != zipfile.ZIP_STORED:
-                raise ValueError(f"entry {info.filename!r} is compressed; model files "
-                                 "store arrays uncompressed.")
-            try:
-                data = archive.read(info)
-            except (zipfile.BadZipFile, EOFError, OSError) as exc:
-                raise ValueError(f"entry {info.filename!r} is corrupted ({exc}).") from None
-            arrays[info.filename[: -len(_NPY)]] = _read_npy(data, info.filename)
-    return _parse_header(arrays.pop(_HEADER)), arrays
+    names = [info.filename for info in infos]
+    if len(set(names)) != len(names):
+        raise ValueError("the archive has duplicate entries.")
+    if _HEADER + _NPY not in names:
+        raise ValueError("not a fastmlp model file (no header.npy entry).")
+    size = f.seek(0, os.SEEK_END)
+    f.seek(0)
+    buffer = bytearray(size)
+    if f.readinto(buffer) != size:
+        raise ValueError("the file changed while it was read.")
+    for info in infos:
+        if not info.filename.endswith(_NPY):
+            raise ValueError(f"unexpected entry {info.filename!r} in the archive.")
+        if info.compress_type != zipfile.ZIP_STORED or info.compress_size != info.file_size:
+            raise ValueError(f"entry {info.filename!r} is compressed; model files "
+                             "store arrays uncompressed.")
+    # the header first: it may carry the checksums of the large entries
+    infos.sort(key=lambda info: info.filename != _HEADER + _NPY)
+    checksums, arrays = {}, {}
+    for info in infos:
+        name = info.filename[: -len(_NPY)]
+        start, stop = _entry_span(buffer, info)
+        data = memoryview(buffer)[start:stop]
+        if name in checksums:
+            if _word_sum(data) != checksums[name]:
+                raise ValueError(f"entry {info.filename!r} is corrupted (checksum mismatch).")
+        elif zlib.crc32(data) != info.CRC:
+            raise ValueError(f"entry {info.filename!r} is corrupted (CRC-32 mismatch).")
+        arrays[name] = _read_npy(buffer, start, stop, info.filename)
+        if name == _HEADER:
+            header = _parse_header(arrays.pop(_HEADER))
+            checksums = _checksums(header)
+    unlisted = sorted(set(checksums) - set(arrays))
+    if unlisted:
+        raise ValueError(f"header field 'checksums' names missing entries {unlisted}.")
+    return header, arrays
 
 
-def _read_npy(data, name):
-    """An array from ``.npy`` bytes, refusing object dtypes and size mismatches."""
-    stream = io.BytesIO(data)
+def _word_sum(data):
+    """Checksum of a large entry: the sum of its little-endian 64-bit words (the
+    tail zero-padded) modulo 2**64, as 16 hex digits. Any damaged word changes it,
+    and it costs a fraction of CRC-32's time."""
+    whole = len(data) // 8
+    total = int(np.frombuffer(data, dtype="<u8", count=whole).sum(dtype=np.uint64))
+    total += int.from_bytes(bytes(data[whole * 8:]), "little")
+    return format(total % (1 << 64), "016x")
+
+
+def _checksums(header):
+    checksums = header.pop(_CHECKSUMS, {})
+    if not isinstance(checksums, dict) or not all(
+            isinstance(v, str) and len(v) == 16 for v in checksums.values()):
+        raise ValueError(f"header field {_CHECKSUMS!r} must map entry names to 16 hex "
+                         "digits.")
+    return checksums
+
+
+def _entry_span(buffer, info):
+    """``(start, stop)`` of an entry's data in the file, from its local header."""
+    offset = info.header_offset
+    if offset + _LOCAL_HEADER.size > len(buffer):
+        raise ValueError(f"entry {info.filename!r} is corrupted (outside the file).")
+    signature, *fields = _LOCAL_HEADER.unpack_from(buffer, offset)
+    if signature != b"PK\x03\x04":
+        raise ValueError(f"entry {info.filename!r} is corrupted (bad local header).")
+    name_length, extra_length = fields[-2:]
+    start = offset + _LOCAL_HEADER.size + name_length + extra_length
+    stop = start + info.compress_size
+    if stop > len(buffer):
+        raise ValueError(f"entry {info.filename!r} is corrupted (truncated data).")
+    return start, stop
+
+
+def _read_npy(buffer, start, stop, name):
+    """The array of a ``.npy`` entry, refusing object dtypes and size mismatches."""
+    shape, fortran_order, dtype, header_length = _npy_header(buffer, start, stop, name)
+    if (dtype.hasobject or dtype.fields is not None or dtype.kind not in _DTYPE_KINDS
+            or dtype.subdtype is not None):
+        raise ValueError(f"entry {name!r} has dtype {dtype}; model files hold only "
+                         "numbers and strings (no objects).")
+    count = int(np.prod(shape, dtype=np.int64)) if shape else 1
+    data_start = start + header_length
+    if stop - data_start != count * dtype.itemsize:
+        raise ValueError(f"entry {name!r} holds {stop - data_start} data bytes but its "
+                         f"shape {shape} and dtype {dtype} need {count * dtype.itemsize}.")
+    if count == 0:
+        return np.empty(shape, dtype=dtype)
+    arr = np.ndarray(shape, dtype=dtype, buffer=buffer, offset=data_start,
+                     order="F" if fortran_order else "C")
+    if not arr.flags.aligned or not arr.flags.c_contiguous:
+        arr = np.ascontiguousarray(arr).copy()
+    return arr
+
+
+def _npy_header(buffer, start, stop, name):
+    """``(shape, fortran_order, dtype, header length)`` of the ``.npy`` at ``start``."""
+    head = bytes(memoryview(buffer)[start: min(stop, start + _MAX_NPY_HEADER)])
+    simple = _NPY_HEADER.match(head)
+    if simple and struct.unpack_from("<H", head, 8)[0] + 10 == simple.end():  # what numpy writes for plain arrays; parsed without literal_eval
+        descr, fortran, dims = simple.groups()
+        try:
+            dtype = np.dtype(descr.decode())
+        except TypeError:
+            pass
+        else:
+            shape = tuple(int(d) for d in dims.split(b",") if d.strip())
+            return shape, fortran == b"True", dtype, simple.end()
     fmt = np.lib.format
+    stream = io.BytesIO(head)
     try:
         version = fmt.read_magic(stream)
         read_header = {(1, 0): fmt.read_array_header_1_0,
@@ -228,17 +358,7 @@ def _read_npy(data, name):
         shape, fortran_order, dtype = read_header(stream)
     except (ValueError, SyntaxError, TypeError, EOFError) as exc:
         raise ValueError(f"entry {name!r} is not a valid .npy array ({exc}).") from None
-    if (dtype.hasobject or dtype.fields is not None or dtype.kind not in _DTYPE_KINDS
-            or dtype.subdtype is not None):
-        raise ValueError(f"entry {name!r} has dtype {dtype}; model files hold only "
-                         "numbers and strings (no objects).")
-    count = int(np.prod(shape, dtype=np.int64)) if shape else 1
-    offset = stream.tell()
-    if len(data) - offset != count * dtype.itemsize:
-        raise ValueError(f"entry {name!r} holds {len(data) - offset} data bytes but its "
-                         f"shape {shape} and dtype {dtype} need {count * dtype.itemsize}.")
-    flat = np.frombuffer(data, dtype=dtype, count=count, offset=offset)
-    return flat.reshape(shape, order="F" if fortran_order else "C").copy(order="C")
+    return shape, fortran_order, dtype, stream.tell()
 
 
 def _parse_header(raw):

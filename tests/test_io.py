@@ -183,10 +183,13 @@ def write_members(path, header, arrays, writer=np.savez):
         writer(f, header=np.frombuffer(text, dtype=np.uint8), **arrays)
 
 
-def tamper(change):
-    """A corruption that edits the decoded header / arrays and rewrites the file."""
+def tamper(change, keep_checksums=False):
+    """A corruption that edits the decoded header / arrays and rewrites the file
+    (with valid CRC-32s; without the header's checksums unless asked)."""
     def corrupt(good, bad):
         header, arrays = read_members(good)
+        if not keep_checksums:
+            del header["checksums"]
         change(header, arrays)
         write_members(bad, header, arrays)
     return corrupt
@@ -206,9 +209,17 @@ def flip_params_byte(data):
     return bytes(data)
 
 
+def flip_header_byte(data):
+    data = bytearray(data)
+    start = data.index(b'"alpha":') + 9  # a digit of a hyperparameter
+    data[start] = ord("7") if data[start] != ord("7") else ord("3")
+    return bytes(data)
+
+
 def lying_npy_header(good, bad):
     """params.npy whose header claims 10**12 values: must not be allocated."""
     header, arrays = read_members(good)
+    del header["checksums"]
     params = io.BytesIO()
     np.lib.format.write_array_header_1_0(
         params, {"descr": np.lib.format.dtype_to_descr(arrays["params"].dtype),
@@ -259,6 +270,8 @@ BAD_FILES = {
     "truncated": (raw(lambda d: d[: len(d) // 2]), "not a zip / .npz archive, or truncated"),
     "truncated tail": (raw(lambda d: d[:-30]), "not a zip / .npz archive, or truncated"),
     "flipped byte": (raw(flip_params_byte), "entry 'params.npy' is corrupted"),
+    "flipped header byte": (raw(flip_header_byte),
+                            r"entry 'header.npy' is corrupted \(CRC-32 mismatch\)"),
     "pickle file": (raw(lambda d: pickle.dumps({"format": "fastmlp-model"})),
                     "not a zip / .npz archive"),
     "other npz": (lambda good, bad: np.savez(bad.open("wb"), x=np.arange(3)),
@@ -277,6 +290,8 @@ BAD_FILES = {
                       "format version 2, written by a newer fastmlp"),
     "unknown estimator": (tamper(set_in(None, "estimator", "os.system")),
                           "header field 'estimator' must be one of"),
+    "bad checksum field": (tamper(lambda h, a: h.update(checksums=[1]), keep_checksums=True),
+                           "header field 'checksums' must map"),
     "params wrong shape": (tamper(with_array("params", lambda p: p[:-1])),
                            r"array 'params' must have shape \(\d+,\), got \(\d+,\)"),
     "params wrong dtype": (tamper(with_array("params", lambda p: p.astype(np.float16))),
@@ -304,7 +319,7 @@ BAD_FILES = {
                                     "'n_features_in_' is 9 but the network says 5"),
     "count not an integer": (tamper(set_in("attributes", "t_", 1.5)),
                              "fitted attribute 't_' must be an integer"),
-    "class missing": (tamper(with_array("binarizer_classes", lambda c: c[:2])),
+    "class missing": (tamper(with_array("classes", lambda c: c[:2])),
                       r"2 multiclass class\(es\) need 2 output\(s\), but the network has 3"),
     "duplicate classes": (tamper(with_array("classes", lambda c: c[[0, 0, 1]])),
                           "array 'classes' must hold distinct labels"),
@@ -355,9 +370,27 @@ def test_bad_files_cover_each_rule_once():
     assert len({message for _, message in BAD_FILES.values()}) >= 25
 
 
+def test_large_entries_are_checked_by_their_checksum(tmp_path):
+    X = np.random.default_rng(0).standard_normal((30, 5))
+    model = quiet(MLPRegressor(hidden_layer_sizes=(100, 100), max_iter=2).fit, X, X[:, 0])
+    good = saved(model, tmp_path)
+    header, arrays = read_members(good)
+    assert set(header["checksums"]) == {"params", "optimizer_state"}  # > 64 KiB each
+    arrays["params"] = 2 * arrays["params"]
+    write_members(tmp_path / "stale", header, arrays)
+    with pytest.raises(ValueError, match=r"'params.npy' is corrupted \(checksum mismatch\)"):
+        fastmlp.load(tmp_path / "stale")
+    data = bytearray(good.read_bytes())
+    data[data.index(b"optimizer_state.npy") + 1000] ^= 1
+    (tmp_path / "flipped").write_bytes(data)
+    with pytest.raises(ValueError, match=r"'optimizer_state.npy' is corrupted \(checksum"):
+        fastmlp.load(tmp_path / "flipped")
+
+
 def test_regressor_file_with_labels_is_refused(tmp_path):
     model, _, _ = fitted("regressor-adam")
     header, arrays = read_members(saved(model, tmp_path))
+    del header["checksums"]
     header["labels"] = {"y_type": "binary"}
     write_members(tmp_path / "bad", header, arrays)
     with pytest.raises(ValueError, match="an MLPRegressor has no class labels"):
