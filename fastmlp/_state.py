@@ -185,8 +185,10 @@ def _array(arrays, key, *, dtypes=None, ndim=1, shape=None, finite=False, requir
 
 
 def _all_finite(arr):
-    # A finite sum proves every value finite, without a temporary; else look closer.
-    return bool(np.isfinite(arr.sum())) or bool(np.isfinite(arr).all())
+    # A finite sum of squares (one BLAS call, no temporary) proves every value
+    # finite; when it is not (NaN, inf, or overflow), look closer.
+    flat = arr.reshape(-1)
+    return bool(np.isfinite(np.dot(flat, flat))) or bool(np.isfinite(flat).all())
 
 
 def _label_array(values, field):

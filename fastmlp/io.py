@@ -24,6 +24,7 @@ np.True_
 
 import io
 import json
+import math
 import os
 import re
 import struct
@@ -247,7 +248,9 @@ def _read_archive(f):
         raise ValueError("not a fastmlp model file (no header.npy entry).")
     size = f.seek(0, os.SEEK_END)
     f.seek(0)
-    buffer = bytearray(size)
+    # Arrays are made on a memoryview of the buffer (with np.frombuffer), so each
+    # is its own base: params then recognises coefs_ / intercepts_ as its views.
+    buffer = memoryview(np.empty(size, dtype=np.uint8))  # writable, not zero-filled
     if f.readinto(buffer) != size:
         raise ValueError("the file changed while it was read.")
     for info in infos:
@@ -320,15 +323,16 @@ def _read_npy(buffer, start, stop, name):
             or dtype.subdtype is not None):
         raise ValueError(f"entry {name!r} has dtype {dtype}; model files hold only "
                          "numbers and strings (no objects).")
-    count = int(np.prod(shape, dtype=np.int64)) if shape else 1
+    count = math.prod(shape)  # Python integers: a huge claimed shape cannot wrap
     data_start = start + header_length
     if stop - data_start != count * dtype.itemsize:
         raise ValueError(f"entry {name!r} holds {stop - data_start} data bytes but its "
                          f"shape {shape} and dtype {dtype} need {count * dtype.itemsize}.")
     if count == 0:
         return np.empty(shape, dtype=dtype)
-    arr = np.ndarray(shape, dtype=dtype, buffer=buffer, offset=data_start,
-                     order="F" if fortran_order else "C")
+    arr = np.frombuffer(buffer, dtype=dtype, count=count, offset=data_start)
+    if len(shape) != 1:
+        arr = arr.reshape(shape, order="F" if fortran_order else "C")
     if not arr.flags.aligned or not arr.flags.c_contiguous:
         arr = np.ascontiguousarray(arr).copy()
     return arr

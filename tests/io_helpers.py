@@ -94,3 +94,13 @@ def assert_same_model(original, loaded, skip=()):
     assert set(vars(original)) - skip == set(vars(loaded)) - skip
     for key in set(vars(original)) - skip:
         assert_same_value(vars(original)[key], vars(loaded)[key], key)
+
+
+def assert_views_of_one_vector(model):
+    """coefs_ / intercepts_ are views of one flat parameter vector (as after fit),
+    so predict uses the network as it is instead of rebuilding it."""
+    arrays = model.coefs_ + model.intercepts_
+    vector = arrays[0].base
+    assert vector.ndim == 1 and vector.dtype == arrays[0].dtype
+    assert vector.size == sum(a.size for a in arrays)
+    assert all(a.base is vector for a in arrays)

@@ -13,7 +13,7 @@ import zipfile
 
 import numpy as np
 import pytest
-from io_helpers import KINDS, assert_same_model, fitted
+from io_helpers import KINDS, assert_same_model, assert_views_of_one_vector, fitted
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.neural_network import MLPClassifier as SklearnMLPClassifier
 
@@ -39,6 +39,8 @@ def test_round_trip_predicts_bitwise_and_keeps_every_attribute(kind, tmp_path):
     model, X, y = fitted(kind)
     loaded = fastmlp.load(saved(model, tmp_path))
     assert_same_model(model, loaded)
+    assert_views_of_one_vector(loaded)
+    assert all(a.flags.writeable and a.flags.aligned for a in loaded.coefs_)
     for method in ("predict", "predict_proba", "predict_log_proba"):
         if hasattr(model, method):
             expected, got = getattr(model, method)(X), getattr(loaded, method)(X)

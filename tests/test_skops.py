@@ -5,7 +5,7 @@ import warnings
 
 import numpy as np
 import pytest
-from io_helpers import KINDS, assert_same_model, fitted
+from io_helpers import KINDS, assert_same_model, assert_views_of_one_vector, fitted
 from sklearn.exceptions import ConvergenceWarning
 
 from fastmlp.io import skops_trusted_types
@@ -35,7 +35,7 @@ def test_skops_round_trip(kind, tmp_path):
         if hasattr(model, method):
             assert np.array_equal(getattr(loaded, method)(X), getattr(model, method)(X))
     # coefs_ are views of the loaded parameter vector again (no rebuild per predict)
-    assert all(c.base is loaded.coefs_[0].base for c in loaded.coefs_ + loaded.intercepts_)
+    assert_views_of_one_vector(loaded)
     if model.solver != "lbfgs" and not model.early_stopping:
         original = copy.deepcopy(model)
         with warnings.catch_warnings():
