@@ -424,7 +424,8 @@ def run_w7(cfg):
     pk = by_library(rows).get("pickle")
     if pk and not pk.error and "fastmlp" in sizes:
         size_ratio = sizes["fastmlp"] / sizes["pickle"]
-        pk.target("fastmlp file <= pickle's", size_ratio <= 1, f"fastmlp/pickle = {size_ratio:.4f}")
+        pk.target("fastmlp file <= pickle's", size_ratio <= 1,
+                  f"fastmlp/pickle = {size_ratio:.4f}")
         load_ratio = result(results, "fastmlp load")[0] / result(results, "pickle load")[0]
         pk.target("fastmlp load <= 2x pickle's", load_ratio <= 2,
                   f"fastmlp/pickle = {load_ratio:.2f}")

@@ -149,7 +149,8 @@ def load(path, *, device=None):
         header, arrays = _read_zip(path)
         return _state.import_state(_check_header(header), arrays, device=device)
     except ValueError as exc:
-        raise ValueError(f"cannot load a fastmlp model from {where!r}: {exc}") from None
+        source = f" from {where!r}" if where is not None else ""
+        raise ValueError(f"cannot load a fastmlp model{source}: {exc}") from None
 
 
 def skops_trusted_types(model=None):
@@ -342,7 +343,8 @@ def _npy_header(buffer, start, stop, name):
     """``(shape, fortran_order, dtype, header length)`` of the ``.npy`` at ``start``."""
     head = bytes(memoryview(buffer)[start: min(stop, start + _MAX_NPY_HEADER)])
     simple = _NPY_HEADER.match(head)
-    if simple and struct.unpack_from("<H", head, 8)[0] + 10 == simple.end():  # what numpy writes for plain arrays; parsed without literal_eval
+    # what numpy writes for plain arrays, parsed without literal_eval
+    if simple and struct.unpack_from("<H", head, 8)[0] + 10 == simple.end():
         descr, fortran, dims = simple.groups()
         try:
             dtype = np.dtype(descr.decode())
