@@ -6,7 +6,7 @@ dict and a dict of plain NumPy arrays (numbers and unicode strings only);
 format (``fastmlp.io``) and the ONNX converter (``fastmlp.onnx``) sit on top.
 
 This module is the ONLY place outside the estimators that knows their private
-attributes; ``_PRIVATE`` below lists every one it reads or writes.
+attributes; the comment above ``_SCALARS`` lists every one it reads or writes.
 """
 
 import math
@@ -29,7 +29,6 @@ ESTIMATORS = {"MLPClassifier": MLPClassifier, "MLPRegressor": MLPRegressor}
 #   _optimizer_for(network, incremental)  builds an optimizer from the hyperparameters
 #   _no_improvement_count                 early-stopping counter
 # Not kept: _random_state (every fit / partial_fit draws it afresh from random_state).
-_PRIVATE = ("_network", "_label_binarizer", "_optimizer", "_no_improvement_count")
 
 # Public fitted scalars: name -> (kind, required). Kinds: "count" (int >= 0),
 # "str", "float", "float?" (float or None).

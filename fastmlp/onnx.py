@@ -38,9 +38,9 @@ try:
                                             Int64TensorType, StringTensorType)
     from skl2onnx.common.utils import check_input_and_output_numbers
 except ImportError as exc:  # pragma: no cover - depends on the environment
-    raise ImportError(
+    raise ModuleNotFoundError(
         "fastmlp.onnx needs skl2onnx and onnx (and onnxruntime to run the models): "
-        'pip install "fastmlp[export]"') from exc
+        'pip install "fastmlp[export]"', name=exc.name) from exc
 
 from . import _state
 from .estimators import MLPClassifier, MLPRegressor

@@ -17,6 +17,8 @@ fastmlp_onnx = pytest.importorskip("fastmlp.onnx")
 
 from fastmlp import MLPClassifier  # noqa: E402
 
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
 CLASSIFIERS = [k for k in KINDS if not k.startswith("regressor")]
 REGRESSORS = [k for k in KINDS if k.startswith("regressor")]
 TOL = dict(rtol=1e-5, atol=1e-5)
