@@ -184,10 +184,9 @@ def _array(arrays, key, *, dtypes=None, ndim=1, shape=None, finite=False, requir
 
 
 def _all_finite(arr):
-    # A finite sum of squares (one BLAS call, no temporary) proves every value
-    # finite; when it is not (NaN, inf, or overflow), look closer.
-    flat = arr.reshape(-1)
-    return bool(np.isfinite(np.dot(flat, flat))) or bool(np.isfinite(flat).all())
+    # Not a sum of squares by BLAS: on a busy machine its threads can stall, and
+    # tiny Adam moments make denormal squares.
+    return bool(np.isfinite(arr).all())
 
 
 def _label_array(values, field):
@@ -360,8 +359,12 @@ def _restore_params(model, meta, arrays, device):
                          "'random_state' does not refer to it.")
     if device is not None:
         params["device"] = device
-    try:  # what fit's parameter validation does, without its introspection cost
-        validate_parameter_constraints(type(model)._parameter_constraints, params,
+    # fit's parameter validation, skipping values that are the defaults (same type)
+    defaults = _defaults(type(model))
+    changed = {k: v for k, v in params.items()
+               if type(v) is not type(defaults[k]) or not _equal(v, defaults[k])}
+    try:
+        validate_parameter_constraints(type(model)._parameter_constraints, changed,
                                        caller_name=type(model).__name__)
     except ValueError as exc:  # sklearn's InvalidParameterError names the parameter
         raise StateError(f"invalid hyperparameter: {exc}") from None
@@ -369,13 +372,24 @@ def _restore_params(model, meta, arrays, device):
         setattr(model, name, value)
 
 
-_PARAM_NAMES = {}
+_DEFAULTS = {}
+
+
+def _defaults(cls):
+    if cls not in _DEFAULTS:
+        _DEFAULTS[cls] = cls().get_params(deep=False)
+    return _DEFAULTS[cls]
 
 
 def _param_names(cls):
-    if cls not in _PARAM_NAMES:
-        _PARAM_NAMES[cls] = frozenset(cls().get_params(deep=False))
-    return _PARAM_NAMES[cls]
+    return _defaults(cls).keys()
+
+
+def _equal(a, b):
+    try:
+        return bool(a == b)
+    except ValueError:  # arrays
+        return False
 
 
 def _random_state_from(meta, arrays):
