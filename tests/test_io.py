@@ -124,6 +124,17 @@ def test_file_objects_and_deterministic_bytes(tmp_path):
         fastmlp.load(io.BytesIO(b"nothing"))
 
 
+def test_saved_file_has_the_usual_permissions(tmp_path):
+    model, _, _ = fitted("binary-adam")
+    umask = os.umask(0o022)
+    try:
+        path = saved(model, tmp_path)
+    finally:
+        os.umask(umask)
+    assert (path.stat().st_mode & 0o777) == 0o644
+    assert os.listdir(tmp_path) == [path.name]
+
+
 def test_file_holds_plain_arrays_only(tmp_path):
     model, _, _ = fitted("multiclass-str-sgd")
     path = saved(model, tmp_path)
