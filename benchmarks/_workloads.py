@@ -14,6 +14,8 @@ W3  large mini-batch Adam, 60,000x784, 784-256-128-10, batch 256, 2 epochs
 W4  prediction latency (one row) and throughput (100,000 rows)
 W5  start-up: fresh interpreter, import + fit load_digits (warm / cold Numba cache)
 W6  peak RSS while fitting W3, each library in a fresh subprocess
+W9  model files of the W3 model: save + load time and size (fastmlp.save /
+    pickle / skops), and onnxruntime's one-row latency next to fastmlp's
 """
 import gzip
 import importlib.util
@@ -403,6 +405,71 @@ def r2(y_true, y_pred):
     y_true = np.asarray(y_true, dtype=np.float64).ravel()
     y_pred = np.asarray(y_pred, dtype=np.float64).ravel()
     return 1.0 - np.sum((y_true - y_pred) ** 2) / np.sum((y_true - y_true.mean()) ** 2)
+
+
+# --------------------------------------------------------------------------
+# W9: model files and ONNX serving of the W3 model
+# --------------------------------------------------------------------------
+FILE_FORMATS = ("fastmlp", "pickle", "skops")
+
+
+def w9_model(dtype="float32", n_rows=6000):
+    """The W3 network (784-256-128-10, adam, 2 epochs), fitted on ``n_rows`` rows:
+    the model's size, and so its file's, does not depend on the rows."""
+    X, y = prototype_classification(n_rows, dtype=dtype, seed=2)
+    model = quiet_fit(make_estimator("fastmlp", "classifier", W3_PARAMS), X, y)
+    return model, X[:1].copy()
+
+
+def skops_available():
+    return importlib.util.find_spec("skops") is not None
+
+
+def onnx_available():
+    return all(importlib.util.find_spec(m) is not None
+               for m in ("skl2onnx", "onnx", "onnxruntime"))
+
+
+def file_format(name, model):
+    """``(save(path), load(path))`` of a model file format; ``save`` writes
+    ``model``, ``load`` returns the model read back."""
+    import pickle
+
+    if name == "fastmlp":
+        import fastmlp.io
+        return (lambda path: fastmlp.io.save(model, path)), fastmlp.io.load
+    if name == "pickle":
+        def save(path):
+            with open(path, "wb") as f:
+                pickle.dump(model, f, protocol=pickle.HIGHEST_PROTOCOL)
+
+        def load(path):
+            with open(path, "rb") as f:
+                return pickle.load(f)
+        return save, load
+    if name == "skops":
+        import skops.io
+
+        import fastmlp.io
+        trusted = fastmlp.io.skops_trusted_types(model)
+        return (lambda path: skops.io.dump(model, path),
+                lambda path: skops.io.load(path, trusted=trusted))
+    raise ValueError(f"no model file format {name!r}")
+
+
+def onnx_predict_proba(model):
+    """A function running ``model`` in onnxruntime (one thread, like fastmlp's
+    small products): X -> class probabilities."""
+    import onnxruntime
+
+    import fastmlp.onnx
+    onx = fastmlp.onnx.to_onnx(model, options={"zipmap": False})
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = 1
+    session = onnxruntime.InferenceSession(onx.SerializeToString(), options,
+                                           providers=["CPUExecutionProvider"])
+    name = session.get_inputs()[0].name
+    return lambda X: session.run(["probabilities"], {name: X})[0]
 
 
 # --------------------------------------------------------------------------

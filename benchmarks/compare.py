@@ -1,5 +1,6 @@
 #!/usr/bin/env python
-"""Compare fastmlp with scikit-learn (and PyTorch, when importable) on W1-W6.
+"""Compare fastmlp with scikit-learn (and PyTorch, when importable) on W1-W6,
+and fastmlp's model file with pickle and skops (W9).
 
     python benchmarks/compare.py [--quick] [--mnist DIR] [--only W1,W3]
                                  [--dtype float32|float64] [--device cpu|cuda]
@@ -35,15 +36,15 @@ SIZES = {
     "full": dict(w1_rows=100_000, w1_slow_rows=5_000, w1_torch_rows=2_000, w1_val=2_000,
                  w2_train=8_000, w2_val=2_000, w2_epochs=20,
                  w3_rows=60_000, w3_val=5_000, w6_rows=60_000,
-                 w4_fit_rows=2_000, w4_rows=100_000,
+                 w4_fit_rows=2_000, w4_rows=100_000, w7_rows=6_000,
                  fit_repeat=3, fast_repeat=7, start_repeat=3, gemm_n=2048),
     "quick": dict(w1_rows=20_000, w1_slow_rows=1_000, w1_torch_rows=300, w1_val=1_000,
                   w2_train=2_000, w2_val=500, w2_epochs=5,
                   w3_rows=6_000, w3_val=1_000, w6_rows=10_000,
-                  w4_fit_rows=1_000, w4_rows=100_000,
+                  w4_fit_rows=1_000, w4_rows=100_000, w7_rows=2_000,
                   fit_repeat=2, fast_repeat=3, start_repeat=2, gemm_n=1024),
 }
-WORKLOADS = ("W1", "W2", "W3", "W4", "W5", "W6")
+WORKLOADS = ("W1", "W2", "W3", "W4", "W5", "W6", "W9")
 
 
 def log(msg):
@@ -392,7 +393,72 @@ def run_w6(cfg):
     return rows
 
 
-RUNNERS = {"W1": run_w1, "W2": run_w2, "W3": run_w3, "W4": run_w4, "W5": run_w5, "W6": run_w6}
+# --------------------------------------------------------------------------
+# W9: model files of the W3 model; ONNX serving
+# --------------------------------------------------------------------------
+def run_w9(cfg):
+    s = cfg.sizes
+    model, one = wl.w9_model(cfg.dtype, s["w7_rows"])
+    formats = [f for f in wl.FILE_FORMATS if f != "skops" or wl.skops_available()]
+    if "skops" not in formats:
+        cfg.notes.append("W9: skops not installed (pip install 'fastmlp[export]'), its row "
+                         "is skipped")
+    rows, sizes, plans = [], {}, {}
+    with tempfile.TemporaryDirectory(prefix="fastmlp-w7-") as folder:
+        for fmt in formats:
+            save, load = wl.file_format(fmt, model)
+            path = os.path.join(folder, fmt)
+            save(path)
+            sizes[fmt] = os.path.getsize(path)
+            plans[f"{fmt} save"] = (lambda save=save, path=path: save(path), s["fast_repeat"], 5)
+            plans[f"{fmt} load"] = (lambda load=load, path=path: load(path), s["fast_repeat"], 5)
+        results = wl.race(plans, 1)
+    for fmt in formats:
+        def body(row, fmt=fmt):
+            saving, loading = (result(results, f"{fmt} {op}")[0] for op in ("save", "load"))
+            row.seconds = row.cost = saving + loading
+            row.note = (f"{sizes[fmt] / 1e6:.3f} MB ({sizes[fmt]:,} bytes); save "
+                        f"{fmt_seconds(saving)}, load {fmt_seconds(loading)}; best of "
+                        f"{s['fast_repeat']} x 5")
+        rows.append(guarded(Row("W9 save + load (W3 model)", fmt), body))
+    set_ratios(rows)
+    pk = by_library(rows).get("pickle")
+    if pk and not pk.error and "fastmlp" in sizes:
+        size_ratio = sizes["fastmlp"] / sizes["pickle"]
+        pk.target("fastmlp file <= pickle's", size_ratio <= 1,
+                  f"fastmlp/pickle = {size_ratio:.4f}")
+        load_ratio = result(results, "fastmlp load")[0] / result(results, "pickle load")[0]
+        pk.target("fastmlp load <= 2x pickle's", load_ratio <= 2,
+                  f"fastmlp/pickle = {load_ratio:.2f}")
+    return rows + run_w9_onnx(cfg, model, one)
+
+
+def run_w9_onnx(cfg, model, one):
+    """One-row predict_proba: fastmlp in-process against onnxruntime (informational)."""
+    calls = {"fastmlp": model.predict_proba}
+    if wl.onnx_available():
+        calls["onnxruntime"] = wl.onnx_predict_proba(model)
+    else:
+        cfg.notes.append("W9: skl2onnx / onnxruntime not installed, the onnxruntime row "
+                         "is skipped")
+    for proba in calls.values():
+        proba(one)
+    numbers = {name: wl.autorange_number(lambda p=p: p(one), 0.05) for name, p in calls.items()}
+    results = wl.race({name: (lambda p=p: p(one), cfg.sizes["fast_repeat"], numbers[name])
+                       for name, p in calls.items()}, 1)
+    rows = []
+    for name in calls:
+        def body(row, name=name):
+            row.seconds, _ = result(results, name)
+            row.cost, row.rate, row.rate_unit = row.seconds, 1 / row.seconds, "calls/s"
+            row.note = (f"best of {cfg.sizes['fast_repeat']} x {numbers[name]} calls"
+                        + ("; one intra-op thread" if name == "onnxruntime" else ""))
+        rows.append(guarded(Row("W9 predict_proba 1 row (W3 model)", name), body))
+    return set_ratios(rows)
+
+
+RUNNERS = {"W1": run_w1, "W2": run_w2, "W3": run_w3, "W4": run_w4, "W5": run_w5, "W6": run_w6,
+           "W9": run_w9}
 
 
 # --------------------------------------------------------------------------

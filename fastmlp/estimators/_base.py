@@ -156,6 +156,10 @@ class BaseMLP(BaseEstimator, ABC):
     def __setstate__(self, state):
         super().__setstate__(state)
         if "_network" in state and "coefs_" not in state:
+            if self._network.params.base is not None:
+                # e.g. skops hands over a view of its read buffer: own the vector,
+                # or predict would not recognise coefs_ as its views.
+                self._network.params = self._network.params.copy()
             self.coefs_ = self._network.coefs
             self.intercepts_ = self._network.intercepts
 
