@@ -65,6 +65,15 @@ def _aligned(X, other, name):
     return other
 
 
+def _compute(*collections):
+    """``dask.compute`` without graph optimisation: blockwise fusion names fused
+    tasks after their parts, so graphs computing different subsets of the same
+    collections (one block of X, of X and y, ...) can give one key two
+    different tasks, which a ``distributed`` scheduler answers with a spurious
+    KeyError when both are in flight. Unfused keys each name one task."""
+    return dask.compute(*collections, optimize_graph=False)
+
+
 def _check_rows(X_block, *others, index):
     for name, block in others:
         if block is not None and len(block) != len(X_block):
@@ -179,7 +188,7 @@ def fit_blocks(model, X, y, *, epochs=1, classes=None, sample_weight=None,
                          f"{type(model).__name__} takes none.")
 
     def load(i):
-        parts = dask.compute(X_blocks[i], y_blocks[i], w_blocks[i])
+        parts = _compute(X_blocks[i], y_blocks[i], w_blocks[i])
         _check_rows(parts[0], ("y", parts[1]), ("sample_weight", parts[2]), index=i)
         return parts
 
@@ -320,8 +329,8 @@ def score(model, X, y):
         raise ValueError(f"y has {len(y_blocks)} row blocks but X has {len(X_blocks)}; "
                          "give them the same row blocks.")
     summarise = _accuracy_counts if is_classifier(model) else _r2_moments
-    parts = dask.compute(*[dask.delayed(summarise)(model, Xb, yb, i)
-                           for i, (Xb, yb) in enumerate(zip(X_blocks, y_blocks))])
+    parts = _compute(*[dask.delayed(summarise)(model, Xb, yb, i)
+                       for i, (Xb, yb) in enumerate(zip(X_blocks, y_blocks))])
     if is_classifier(model):
         return float(sum(c for c, _ in parts) / sum(n for _, n in parts))
     n, mean, spread, residual = parts[0]

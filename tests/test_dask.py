@@ -47,6 +47,13 @@ def blobs(n=600, n_features=6, chunk=150, seed=0):
     return X, y
 
 
+def local(*collections):
+    """Reference values, computed in this process: the tests' own computations
+    stay off the cluster (blockwise fusion can give one key two different tasks
+    across graphs, which the distributed scheduler does not expect)."""
+    return dask.compute(*collections, scheduler="sync")
+
+
 def params_of(model):
     return np.concatenate([np.ravel(a) for a in model.coefs_ + model.intercepts_])
 
@@ -73,20 +80,20 @@ def searches():
 
 @pytest.mark.parametrize("kind", ["grid", "randomized"])
 def test_search_on_cluster_matches_default_backend(client, kind):
-    X, y = dask.compute(*blobs(n=300))
-    local = searches()[kind].fit(X, y)
+    X, y = local(*blobs(n=300))
+    default = searches()[kind].fit(X, y)
     with joblib.parallel_backend("dask"):
         remote = searches()[kind].fit(X, y)
-    assert remote.best_params_ == local.best_params_
+    assert remote.best_params_ == default.best_params_
     for key in ["mean_test_score", "std_test_score", "rank_test_score"] + [
             f"split{i}_test_score" for i in range(3)]:
-        np.testing.assert_array_equal(remote.cv_results_[key], local.cv_results_[key])
+        np.testing.assert_array_equal(remote.cv_results_[key], default.cv_results_[key])
     ran_on = client.run(lambda: len(compiled_signatures()) > 0)
     assert len(ran_on) == 2
 
 
 def test_workers_compile_nothing_for_a_second_search(client):
-    X, y = dask.compute(*blobs(n=300))
+    X, y = local(*blobs(n=300))
     with joblib.parallel_backend("dask"):
         searches()["grid"].fit(X, y)
         first = client.run(signature_counts)
@@ -99,10 +106,10 @@ def test_workers_compile_nothing_for_a_second_search(client):
 # -------------------------------------------------------------- fit_blocks
 def manual_partial_fits(model, X, y, orders, classes=None, sample_weight=None):
     """partial_fit over the computed blocks in the given orders: the reference."""
-    Xs = [b.compute() for b in X.blocks]
-    ys = [b.compute() for b in y.blocks]
-    ws = [None] * len(Xs) if sample_weight is None else [b.compute() for b in
-                                                         sample_weight.blocks]
+    Xs = [b.compute(scheduler="sync") for b in X.blocks]
+    ys = [b.compute(scheduler="sync") for b in y.blocks]
+    ws = [None] * len(Xs) if sample_weight is None else [
+        b.compute(scheduler="sync") for b in sample_weight.blocks]
     kwargs = {} if classes is None else {"classes": classes}
     for order in orders:
         for i in order:
@@ -160,8 +167,8 @@ def test_fit_blocks_on_a_dask_dataframe_matches_the_array():
     np.testing.assert_array_equal(params_of(from_frame), params_of(from_array))
     assert list(from_frame.feature_names_in_) == names
     proba = predict_proba(from_frame, X_df)
-    np.testing.assert_array_equal(proba.compute(), from_frame.predict_proba(X_df.compute()))
-    assert score(from_frame, X_df, y_s) == from_frame.score(X_df.compute(), y_s.compute())
+    np.testing.assert_array_equal(proba.compute(), from_frame.predict_proba(*local(X_df)))
+    assert score(from_frame, X_df, y_s) == from_frame.score(*local(X_df, y_s))
 
 
 # --------------------------------------------------------- predict / score
@@ -169,7 +176,7 @@ def test_predict_and_score_stream_blockwise(client):
     X, y = blobs()
     clf = fit_blocks(MLPClassifier(hidden_layer_sizes=(8,), random_state=0), X, y,
                      epochs=2, classes=[0, 1, 2], random_state=0)
-    X_mem, y_mem = dask.compute(X, y)
+    X_mem, y_mem = local(X, y)
     labels, proba = predict(clf, X), predict_proba(clf, X)
     assert isinstance(labels, da.Array) and labels.chunks == (X.chunks[0],)
     assert proba.chunks == (X.chunks[0], (3,))
@@ -180,7 +187,7 @@ def test_predict_and_score_stream_blockwise(client):
     Y = da.stack([X[:, 0] * 3 + 100, X[:, 1] - X[:, 2]], axis=1)  # two outputs
     reg = fit_blocks(MLPRegressor(hidden_layer_sizes=(8,), random_state=0), X, Y, epochs=2)
     assert predict(reg, X).shape == (600, 2)
-    assert score(reg, X, Y) == pytest.approx(reg.score(X_mem, Y.compute()), rel=1e-9)
+    assert score(reg, X, Y) == pytest.approx(reg.score(X_mem, *local(Y)), rel=1e-9)
 
 
 # ---------------------------------------------------------------- dask-ml
@@ -196,7 +203,7 @@ def test_dask_ml_incremental_wraps_fastmlp(client):
     np.testing.assert_array_equal(params_of(inc.estimator_), params_of(expected))
     labels = inc.predict(X)
     assert isinstance(labels, da.Array)
-    np.testing.assert_array_equal(labels.compute(), expected.predict(X.compute()))
+    np.testing.assert_array_equal(labels.compute(), expected.predict(*local(X)))
 
 
 # ------------------------------------------------------------- validation
