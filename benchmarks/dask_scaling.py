@@ -73,7 +73,7 @@ def measure_memory(args):
     return res
 
 
-def timed_fit(X, y, seed):
+def fit_seconds(X, y, seed):
     """(pid, seconds) of one fit of the benchmark model."""
     import warnings
 
@@ -93,7 +93,7 @@ def measure_workers(args):
     from sklearn.datasets import make_classification
 
     X, y = make_classification(n_samples=args.fit_rows, n_features=40, random_state=0)
-    timed_fit(X[:100], y[:100], 0)  # load the kernels in the parent
+    fit_seconds(X[:100], y[:100], 0)  # load the kernels in the parent
     parent, dask_worker, loky_worker = [], [], []
     # Fits alternate between the parent and a worker, one at a time, so that the
     # load of a shared machine hits both alike.
@@ -103,14 +103,14 @@ def measure_workers(args):
             worker = sorted(client.scheduler_info()["workers"])[0]
             X_remote, y_remote = client.scatter([X, y], workers=[worker])
             for seed in range(args.repeat):
-                parent.append(timed_fit(X, y, seed)[1])
+                parent.append(fit_seconds(X, y, seed)[1])
                 dask_worker.append(client.submit(
-                    timed_fit, X_remote, y_remote, seed, workers=[worker],
+                    fit_seconds, X_remote, y_remote, seed, workers=[worker],
                     pure=False).result())
     for seed in range(args.repeat):
-        parent.append(timed_fit(X, y, seed)[1])
+        parent.append(fit_seconds(X, y, seed)[1])
         # loky: X over max_nbytes reaches the worker as a read-only memory map
-        loky_worker += Parallel(n_jobs=2, max_nbytes="1M")([delayed(timed_fit)(X, y, seed)])
+        loky_worker += Parallel(n_jobs=2, max_nbytes="1M")([delayed(fit_seconds)(X, y, seed)])
     result = {"fit_rows": args.fit_rows, "X_mb": X.nbytes / 1e6, "parent_fit_s": parent}
     best = {"parent": min(parent)}
     for name, runs in (("dask_worker", dask_worker), ("loky_worker", loky_worker)):
