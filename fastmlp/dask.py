@@ -13,7 +13,9 @@ runs in the calling process, one block after another, as SGD and Adam do.
 Needs the ``dask`` extra: ``pip install "fastmlp[dask]"``.
 """
 
+import copy
 import time
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from numbers import Integral
 
@@ -26,6 +28,7 @@ except ImportError as error:  # pragma: no cover - exercised without the extra
     raise ImportError(
         'fastmlp.dask needs Dask: pip install "fastmlp[dask]"') from error
 from sklearn.base import clone, is_classifier
+from sklearn.exceptions import NotFittedError
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
@@ -102,6 +105,9 @@ def fit_blocks(model, X, y, *, epochs=1, classes=None, sample_weight=None,
 
     Like ``fit``, training starts afresh unless ``model.warm_start`` is true,
     in which case it continues from the fitted state (optimizer included).
+    If a block fails (an error in computing it, rows that do not match), the
+    model is left as it was before the call; an interrupt (Ctrl-C) keeps what
+    was learnt so far, with a warning, as ``fit`` does.
 
     Parameters
     ----------
@@ -171,14 +177,10 @@ def fit_blocks(model, X, y, *, epochs=1, classes=None, sample_weight=None,
             raise ValueError(f"{name} has {len(blocks)} row blocks but X has "
                              f"{len(X_blocks)}; give them the same row blocks.")
     rng = check_random_state(random_state)
-
-    if not getattr(model, "warm_start", False) and _is_fitted(model):
-        fresh = clone(model)  # start afresh, in place: drop every fitted attribute
-        model.__dict__.clear()
-        model.__dict__.update(fresh.__dict__)
+    restart = not getattr(model, "warm_start", False) or not _is_fitted(model)
     fit_kwargs = {}
     if is_classifier(model):
-        if classes is None and not _is_fitted(model):
+        if classes is None and restart:
             raise ValueError("classes is required to start training a classifier: "
                              "pass every class label, e.g. classes=np.unique(y).")
         if classes is not None:
@@ -187,16 +189,38 @@ def fit_blocks(model, X, y, *, epochs=1, classes=None, sample_weight=None,
         raise ValueError("classes is only for classifiers; "
                          f"{type(model).__name__} takes none.")
 
+    n_blocks = len(X_blocks)
+    orders = [rng.permutation(n_blocks) if shuffle_blocks else np.arange(n_blocks)
+              for _ in range(epochs)]
+    visits = [(epoch, int(i)) for epoch, order in enumerate(orders) for i in order]
+    saved = copy.deepcopy(model.__dict__)
+    try:
+        if restart and _is_fitted(model):
+            fresh = clone(model)  # start afresh, in place: drop the fitted state
+            model.__dict__.clear()
+            model.__dict__.update(fresh.__dict__)
+        _stream(model, visits, (X_blocks, y_blocks, w_blocks), fit_kwargs, epochs,
+                verbose)
+    except KeyboardInterrupt:  # as fit: keep what was learnt so far
+        warnings.warn("Training interrupted by user.")
+    except BaseException:  # a failed call leaves the model as it was
+        model.__dict__.clear()
+        model.__dict__.update(saved)
+        raise
+    return model
+
+
+def _stream(model, visits, blocks, fit_kwargs, epochs, verbose):
+    """partial_fit on each visited block, computing the next one meanwhile."""
+    X_blocks, y_blocks, w_blocks = blocks
+
     def load(i):
         parts = _compute(X_blocks[i], y_blocks[i], w_blocks[i])
         _check_rows(parts[0], ("y", parts[1]), ("sample_weight", parts[2]), index=i)
         return parts
 
     start = time.perf_counter()
-    n_blocks = len(X_blocks)
-    orders = [rng.permutation(n_blocks) if shuffle_blocks else np.arange(n_blocks)
-              for _ in range(epochs)]
-    visits = [(e, int(i)) for e, order in enumerate(orders) for i in order]
+    fit_kwargs = dict(fit_kwargs)
     with ThreadPoolExecutor(max_workers=1) as prefetch:
         pending = prefetch.submit(load, visits[0][1])
         rows = loss_sum = 0.0
@@ -205,25 +229,24 @@ def fit_blocks(model, X, y, *, epochs=1, classes=None, sample_weight=None,
             if k + 1 < len(visits):  # compute the next block while this one trains
                 pending = prefetch.submit(load, visits[k + 1][1])
             if w_block is not None:
-                model.partial_fit(X_block, y_block, sample_weight=w_block, **fit_kwargs)
-            else:
-                model.partial_fit(X_block, y_block, **fit_kwargs)
-            fit_kwargs.pop("classes", None)
+                fit_kwargs["sample_weight"] = w_block
+            model.partial_fit(X_block, y_block, **fit_kwargs)
+            fit_kwargs.pop("classes", None)  # needed on the first call only
             rows += len(X_block)
             loss_sum += getattr(model, "loss_", np.nan) * len(X_block)
             del X_block, y_block, w_block
+            fit_kwargs.pop("sample_weight", None)
             if verbose and (k + 1 == len(visits) or visits[k + 1][0] != epoch):
-                print(f"Epoch {epoch + 1}/{epochs}: {int(rows)} rows in {n_blocks} "
-                      f"blocks, loss = {loss_sum / rows:.8f}, "
+                print(f"Epoch {epoch + 1}/{epochs}: {int(rows)} rows in "
+                      f"{len(X_blocks)} blocks, loss = {loss_sum / rows:.8f}, "
                       f"{time.perf_counter() - start:.1f}s")
                 rows = loss_sum = 0.0
-    return model
 
 
 def _is_fitted(model):
     try:
         check_is_fitted(model)
-    except Exception:
+    except NotFittedError:
         return False
     return True
 

@@ -246,3 +246,29 @@ def test_block_row_mismatch_names_the_argument():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         fit_blocks(MLPClassifier(hidden_layer_sizes=(3,)), X, unknown, classes=[0, 1, 2])
+
+
+def test_a_failed_fit_blocks_leaves_the_fitted_model_unchanged():
+    X, y = blobs()
+    model = fit_blocks(MLPClassifier(hidden_layer_sizes=(3,), random_state=0), X, y,
+                       classes=[0, 1, 2], random_state=0)
+    before = params_of(model).copy(), model.n_iter_, list(model.loss_curve_)
+    with pytest.raises(ValueError, match="classes is required"):  # restart needs them
+        fit_blocks(model, X, y)
+    short = da.from_delayed(dask.delayed(lambda b: b[:-1])(y.blocks[2]),
+                            shape=(np.nan,), dtype=y.dtype)
+    y_bad = da.concatenate([y.blocks[0], y.blocks[1], short, y.blocks[3]])
+    with pytest.raises(ValueError, match="Block 2: y has 149 rows"):  # after 2 blocks
+        fit_blocks(model, X, y_bad, classes=[0, 1, 2], shuffle_blocks=False)
+    np.testing.assert_array_equal(params_of(model), before[0])
+    assert (model.n_iter_, model.loss_curve_) == before[1:]
+
+
+def test_import_fastmlp_does_not_import_dask():
+    import subprocess
+    import sys
+
+    code = "import sys, fastmlp; print(any(m.split('.')[0] == 'dask' for m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == "False"
