@@ -60,6 +60,17 @@ def writeable(a):
     return a if a.flags.writeable else a.copy()
 
 
+def writeable_network(network):
+    """``network`` itself, or a copy whose arrays are all writeable: a model
+    loaded with ``joblib.load(..., mmap_mode="r")``, or handed to joblib
+    workers, holds read-only arrays (see ``writeable``)."""
+    arrays = (network.params, network.units, network.coef_off, network.inter_off)
+    if all(a.flags.writeable for a in arrays):
+        return network
+    return Network(network.units.copy(), network.activation, network.out_activation,
+                   network.params.copy())
+
+
 @contextmanager
 def unchanged_on_error(estimator):
     """Restore ``estimator``'s attributes if the block raises: a failed fit or
@@ -214,7 +225,7 @@ class BaseMLP(BaseEstimator, ABC):
             network = Network.initialize(units, self.activation, self.out_activation_,
                                          X.dtype, self._random_state)
         else:
-            network = self._current_network().copy()
+            network = writeable_network(self._current_network().copy())
             if list(network.units) != units:
                 raise ValueError(
                     f"The network has layer sizes {list(network.units)} but X, y and "
@@ -413,7 +424,7 @@ class BaseMLP(BaseEstimator, ABC):
         """Output-layer activations for X, shape (n_samples, n_outputs)."""
         if check_input:
             X = self._validate_predict_input(X)
-        network = self._current_network()
+        network = writeable_network(self._current_network())
         out = self._backend().predict(network, writeable(X))
         # as scikit-learn: float64 input to a float32 model gives float64 output
         return out.astype(np.result_type(X.dtype, network.dtype), copy=False)
