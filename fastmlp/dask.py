@@ -116,8 +116,9 @@ def fit_blocks(model, X, y, *, epochs=1, classes=None, sample_weight=None,
     X : dask.array.Array of shape (n_samples, n_features), or dask DataFrame
         Training data. Row blocks (DataFrame partitions) are the unit of
         streaming; a 2-D array is rechunked to a single block of columns.
-    y : dask.array.Array of shape (n_samples,) or (n_samples, n_outputs), or dask Series / DataFrame
-        Targets with the same rows as ``X``; an array is rechunked to ``X``'s
+    y : dask.array.Array, dask Series or dask DataFrame
+        Targets, of shape (n_samples,) or (n_samples, n_outputs), with the
+        same rows as ``X``; an array is rechunked to ``X``'s
         row blocks when its block sizes differ.
     epochs : int, default=1
         Passes over the whole data.
@@ -295,8 +296,10 @@ def predict(model, X):
     Returns
     -------
     y : dask.array.Array of shape (n_samples,) or (n_samples, n_outputs)
-        Predictions with ``X``'s row blocks; call ``.compute()``, or store them
-        block by block (``dask.array.to_zarr``) when they do not fit in memory.
+        Predictions with ``X``'s row blocks (of unknown sizes for a
+        DataFrame, one block per partition); call ``.compute()``, or store
+        them block by block (``dask.array.to_zarr``) when they do not fit in
+        memory.
     """
     check_is_fitted(model)
     return _map_rows(model.predict, X)
@@ -338,8 +341,9 @@ def score(model, X, y):
         A fitted estimator with ``predict``.
     X : dask.array.Array of shape (n_samples, n_features), or dask DataFrame
         Input data.
-    y : dask.array.Array of shape (n_samples,) or (n_samples, n_outputs), or dask Series / DataFrame
-        True labels or values, with the same rows as ``X``.
+    y : dask.array.Array, dask Series or dask DataFrame
+        True labels or values, of shape (n_samples,) or (n_samples,
+        n_outputs), with the same rows as ``X``.
 
     Returns
     -------
