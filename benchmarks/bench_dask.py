@@ -69,7 +69,6 @@ class WorkerFit:
     def setup(self):
         _require_dask()
         from distributed import Client, LocalCluster
-
         from sklearn.datasets import make_classification
 
         self.X, self.y = make_classification(n_samples=100_000, n_features=40,
