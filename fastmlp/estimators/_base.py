@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from numbers import Integral, Real
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn.base import BaseEstimator, _fit_context, is_classifier
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
@@ -37,6 +38,37 @@ _LOSS_CODES = {
     "softmax": LOG_LOSS,
     "logistic": BINARY_LOG_LOSS,
 }
+
+
+def writeable(a):
+    """``a`` itself when the kernels can take it as is, else a writeable copy.
+
+    Numba types a read-only array (a memory map that joblib hands to a worker,
+    ``np.load(..., mmap_mode="r")``, an array with ``flags.writeable = False``)
+    differently from a writeable one, so every kernel would compile, or load from
+    the disk cache, a second copy for it. Copying costs one transient copy of
+    that array per call, paid only for read-only inputs: cross-validation splits
+    already hand each fit a fresh copy, so searches pay nothing.
+    """
+    if a is None:
+        return a
+    if sp.issparse(a):
+        # only CSR reaches the kernels as is; other formats are converted anyway
+        if a.format != "csr" or all(p.flags.writeable for p in (a.data, a.indices, a.indptr)):
+            return a
+        return a.copy()
+    return a if a.flags.writeable else a.copy()
+
+
+def writeable_network(network):
+    """``network`` itself, or a copy whose arrays are all writeable: a model
+    loaded with ``joblib.load(..., mmap_mode="r")``, or handed to joblib
+    workers, holds read-only arrays (see ``writeable``)."""
+    arrays = (network.params, network.units, network.coef_off, network.inter_off)
+    if all(a.flags.writeable for a in arrays):
+        return network
+    return Network(network.units.copy(), network.activation, network.out_activation,
+                   network.params.copy())
 
 
 @contextmanager
@@ -184,6 +216,7 @@ class BaseMLP(BaseEstimator, ABC):
         X, Y = self._validate_input(X, y, incremental, reset=first_pass)
         if sample_weight is not None:
             sample_weight = _check_sample_weight(sample_weight, X)
+        X, Y, sample_weight = writeable(X), writeable(Y), writeable(sample_weight)
         units = [X.shape[1]] + hidden_layer_sizes + [Y.shape[1]]
         self._random_state = check_random_state(self.random_state)
 
@@ -196,7 +229,7 @@ class BaseMLP(BaseEstimator, ABC):
             network = Network.initialize(units, self.activation, self.out_activation_,
                                          X.dtype, self._random_state)
         else:
-            network = self._current_network().copy()
+            network = writeable_network(self._current_network().copy())
             if list(network.units) != units:
                 raise ValueError(
                     f"The network has layer sizes {list(network.units)} but X, y and "
@@ -395,8 +428,8 @@ class BaseMLP(BaseEstimator, ABC):
         """Output-layer activations for X, shape (n_samples, n_outputs)."""
         if check_input:
             X = self._validate_predict_input(X)
-        network = self._current_network()
-        out = self._backend().predict(network, X)
+        network = writeable_network(self._current_network())
+        out = self._backend().predict(network, writeable(X))
         # as scikit-learn: float64 input to a float32 model gives float64 output
         return out.astype(np.result_type(X.dtype, network.dtype), copy=False)
 
