@@ -58,6 +58,7 @@ def _device(function):
 
 activate = _device(activations.activate)
 derivative = _device(activations.derivative)
+needs_pre = _device(activations.needs_pre)
 softmax_row = _device(activations.softmax_row)
 row_index = _device(inputs.row_index)
 delta_and_loss = _device(losses.delta_and_loss)
@@ -82,7 +83,7 @@ Operand = namedtuple("Operand", "M off ld trans")
 """A matrix in a flat buffer: ``op(M)[r, c] = M[off + r * ld + c]``, or
 ``M[off + c * ld + r]`` when ``trans``."""
 
-Epilogue = namedtuple("Epilogue", "kind extra_off aux code accumulate")
+Epilogue = namedtuple("Epilogue", "kind extra_off aux code accumulate keep_pre")
 """What ``gemm_kernel`` does with each product element (see ``gemm``)."""
 
 # Slots of the float64 scalar buffer ``scal`` (length N_SCALARS).
@@ -148,10 +149,16 @@ def store_product(c, i, j, n, m, value, bias, epi):
     """Epilogue of ``gemm_kernel`` for output element (i, j); see ``gemm``."""
     C = c.M
     if epi.kind == FORWARD:
-        C[c.off + i * m + j] = activate(value + bias[epi.extra_off + j], epi.code)
+        idx = c.off + i * m + j
+        z = value + bias[epi.extra_off + j]
+        if epi.keep_pre:
+            epi.aux[idx] = z
+        C[idx] = activate(z, epi.code)
     elif epi.kind == BACKPROP:
         idx = c.off + i * m + j
-        C[idx] = value * derivative(epi.aux[idx], epi.code)
+        a = epi.aux[idx]
+        z = C[idx] if needs_pre(epi.code) else a  # C holds z where f' needs it
+        C[idx] = value * derivative(a, z, epi.code)
     else:
         idx = c.off + i * m + j if i < n else epi.extra_off + j
         if epi.accumulate:
@@ -314,42 +321,51 @@ def gemm(a, b, c, n, m, k, epi):
     gemm_kernel[grid, (t, t)](a, b, c, n, m, k, epi)
 
 
-def forward_layer(A, a_off, rows, n_in, params, w_off, b_off, n_out, code, C, c_off):
-    """``C = f(A @ W + b)`` for a (rows, n_in) input block; W, b in ``params``.
+def forward_layer(A, a_off, rows, n_in, params, w_off, b_off, n_out, code, C, c_off,
+                  pre=None):
+    """``C = f(A @ W + b)`` for a (rows, n_in) input block; W, b in ``params``;
+    with ``pre`` (a buffer like C), ``A @ W + b`` is also kept there.
 
     SOFTMAX layers get only ``A @ W + b`` here: normalise them afterwards with
     ``softmax_rows`` (or ``output_delta(softmax=True)``).
     """
     gemm(Operand(A, a_off, n_in, False), Operand(params, w_off, n_out, False),
          Operand(C, c_off, n_out, False), rows, n_out, n_in,
-         Epilogue(FORWARD, b_off, C, IDENTITY if code == SOFTMAX else code, False))
+         Epilogue(FORWARD, b_off, C if pre is None else pre,
+                  IDENTITY if code == SOFTMAX else code, False, pre is not None))
 
 
 def weight_grad(A, a_off, rows, n_in, D, d_off, n_out, grad, w_off, b_off, accumulate):
     """``dW = A.T @ D`` and ``db = sum_rows(D)`` into ``grad`` (added when ``accumulate``)."""
     gemm(Operand(A, a_off, n_in, True), Operand(D, d_off, n_out, False),
          Operand(grad, w_off, n_out, False), n_in, n_out, rows,
-         Epilogue(WEIGHT_GRAD, b_off, grad, IDENTITY, accumulate))
+         Epilogue(WEIGHT_GRAD, b_off, grad, IDENTITY, accumulate, False))
 
 
 def backprop_delta(D, d_off, rows, n_out, params, w_off, n_in, acts, prev_off, code, D_prev):
-    """``D_prev = (D @ W.T) * f'(A_prev)``; A_prev and D_prev sit at ``prev_off``."""
+    """``D_prev = (D @ W.T) * f'(A_prev)``; A_prev and D_prev sit at ``prev_off``.
+    For an activation of ``activations.needs_pre``, D_prev holds Z on entry
+    (``forward_layer(pre=...)``) and f' is taken from it."""
     gemm(Operand(D, d_off, n_out, False), Operand(params, w_off, n_out, True),
          Operand(D_prev, prev_off, n_in, False), rows, n_in, n_out,
-         Epilogue(BACKPROP, 0, acts, code, False))
+         Epilogue(BACKPROP, 0, acts, code, False, False))
 
 
-def forward(net, A, a_off, rows, acts, act_off):
+def forward(net, A, a_off, rows, acts, act_off, deltas=None):
     """Every layer's outputs for ``rows`` input rows (flat ``A`` at ``a_off``)
     into ``acts`` (layer ``i`` at ``act_off[i]``); a softmax output is left
     un-normalised (see ``forward_layer``). ``net`` is a ``Net`` whose params
-    are on the device and whose layout fields are Python lists."""
+    are on the device and whose layout fields are Python lists. When training
+    (``deltas`` given) an activation of ``activations.needs_pre``, hidden
+    pre-activations go to ``deltas`` for ``backward``."""
     u = net.units
+    keep_pre = deltas is not None and activations.needs_pre.py_func(net.hidden_code)
     for i in range(len(u) - 1):
         src, src_off = (A, a_off) if i == 0 else (acts, act_off[i - 1])
-        code = net.out_code if i == len(u) - 2 else net.hidden_code
+        hidden = i < len(u) - 2
         forward_layer(src, src_off, rows, u[i], net.params, net.coef_off[i], net.inter_off[i],
-                      u[i + 1], code, acts, act_off[i])
+                      u[i + 1], net.hidden_code if hidden else net.out_code, acts, act_off[i],
+                      deltas if hidden and keep_pre else None)
 
 
 def backward(net, A, a_off, rows, acts, deltas, act_off, grad, accumulate):

@@ -4,7 +4,9 @@ At batch size 1, or when layers are so small that a BLAS call costs more than
 its arithmetic, the mini-batch kernels' matrix calls are pure overhead. Here a
 row's values live in two small vectors, ``acts`` and ``deltas``, holding the
 input row followed by every layer's outputs (offsets ``lay_off``), and each
-layer is a loop over the flat parameter vector:
+layer is a loop over the flat parameter vector (``deltas`` keeps a hidden
+unit's pre-activation z until its delta replaces it, for the activations whose
+f' needs z):
 
     forward   a_next[j] = f(b[j] + sum_k a[k] W[k, j])
     backward  gW[k, j] += a[k] delta[j];  gb[j] += delta[j]
@@ -26,7 +28,7 @@ import math
 import numpy as np
 
 from . import kernel
-from .activations import IDENTITY, RELU, SOFTMAX, activate, derivative, softmax_row
+from .activations import IDENTITY, RELU, SOFTMAX, activate, derivative, needs_pre, softmax_row
 from .inputs import load_row, row_index
 from .losses import accumulated_loss, delta_and_loss, sum_of_squares
 from .optimizers import (
@@ -50,9 +52,11 @@ def row_offsets(units):
 
 
 @kernel(inline="always")
-def forward_row(net, lay_off, acts):
+def forward_row(net, lay_off, acts, pre):
     """Forward pass of the row in ``acts[:units[0]]``; layer i's outputs go to
-    ``acts[lay_off[i + 1]:]``."""
+    ``acts[lay_off[i + 1]:]``. For an activation of ``needs_pre``, hidden
+    pre-activations go to the same offsets of ``pre`` (the row's deltas, unused
+    until the backward pass reaches them)."""
     params, units = net.params, net.units
     n_layers = units.shape[0] - 1
     for i in range(n_layers):
@@ -78,6 +82,10 @@ def forward_row(net, lay_off, acts):
         elif code == RELU:  # the common case, with a constant code: vectorises
             for j in range(n_out):
                 acts[oa + j] = activate(acts[oa + j], RELU)
+        elif needs_pre(code) and i < n_layers - 1:
+            for j in range(n_out):
+                pre[oa + j] = acts[oa + j]
+                acts[oa + j] = activate(pre[oa + j], code)
         elif code != IDENTITY:
             for j in range(n_out):
                 acts[oa + j] = activate(acts[oa + j], code)
@@ -124,7 +132,7 @@ def run_epoch_rows(inputs, targets, batches, net, loss, solver, scratch):
             w = targets.sw[row] if weighted else 1.0
             w_c = cast_like(params, w)
             load_row(inputs, row, units[0], acts)
-            forward_row(net, lay_off, acts)
+            forward_row(net, lay_off, acts, deltas)
             row_loss = 0.0
             for j in range(n_outputs):
                 deltas[out_a + j], term = delta_and_loss(acts[out_a + j], targets.Y[row, j],
@@ -144,7 +152,8 @@ def run_epoch_rows(inputs, targets, batches, net, loss, solver, scratch):
                         a = acts[ia + k]
                         wk = params[w0 + k]
                         if i > 0:
-                            deltas[ia + k] = wk * d * derivative(a, net.hidden_code)
+                            deltas[ia + k] = wk * d * derivative(a, deltas[ia + k],
+                                                                net.hidden_code)
                         if fused:  # (unweighted rows divide by 1: skipped)
                             g = finished_gradient(a * d, wk, alpha_c, w_c, weighted)
                             update_param(params, s0, s1, w0 + k, g, code, lr_c, th, plain_sgd)
@@ -169,7 +178,8 @@ def run_epoch_rows(inputs, targets, batches, net, loss, solver, scratch):
                                 back += params[base + j] * d
                                 grad[base + j] += a * d
                         if i > 0:
-                            deltas[ia + k] = back * derivative(a, net.hidden_code)
+                            deltas[ia + k] = back * derivative(a, deltas[ia + k],
+                                                               net.hidden_code)
                 for j in range(n_out):  # intercepts
                     if fused:
                         g = finished_gradient(deltas[oa + j], params[b0 + j], zero, w_c, True)
