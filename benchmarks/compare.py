@@ -518,8 +518,8 @@ def run_w9_onnx(cfg, model, one):
     return set_ratios(rows)
 
 
-RUNNERS = {"W10": run_w10, "W1": run_w1, "W2": run_w2, "W3": run_w3, "W4": run_w4, "W5": run_w5, "W6": run_w6,
-           "W9": run_w9}
+RUNNERS = {"W1": run_w1, "W2": run_w2, "W3": run_w3, "W4": run_w4, "W5": run_w5, "W6": run_w6,
+           "W9": run_w9, "W10": run_w10}
 
 
 # --------------------------------------------------------------------------

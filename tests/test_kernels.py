@@ -3,9 +3,9 @@
 import itertools
 
 import numpy as np
-from numba import njit
 import pytest
 import scipy.sparse as sp
+from numba import njit
 
 from fastmlp import config
 from fastmlp.kernels import activations, layers, losses, optimizers, prediction, rows, training

@@ -10,7 +10,7 @@ buffers, layer ``i`` at ``act_off[i] : act_off[i] + rows * units[i + 1]``
 
 The math is the CPU kernels' own: activations, ``softmax_row``,
 ``delta_and_loss``, ``accumulated_loss``, ``finished_gradient``,
-``update_param`` and the rest are the CPU helpers' Python source compiled as
+``updated`` and the rest are the CPU helpers' Python source compiled as
 device functions (``_device``).
 
 Each kernel has a host-side launcher (same name without ``_kernel``) that computes
@@ -66,7 +66,7 @@ accumulated_loss = _device(losses.accumulated_loss)
 batch_loss = _device(losses.batch_loss)
 finished_gradient = _device(optimizers.finished_gradient)
 typed_hyper = _device(optimizers.typed_hyper)
-update_param = _device(optimizers.update_param)
+updated = _device(optimizers.updated)
 
 TILE_MAX = config.CUDA_TILE_MAX
 MAX_THREADS = TILE_MAX * TILE_MAX
@@ -256,7 +256,7 @@ def output_delta_kernel(P, D, off, cols, targets, block, loss, softmax, scal, ac
 def finalize_update_kernel(params, grad, n_coef, alpha, scal, code, hyper, state, lr_t,
                            partial):
     """One thread per parameter: ``optimizers.finished_gradient`` (stored in
-    ``grad``), then the step ``optimizers.update_param`` (none for NO_UPDATE),
+    ``grad``), then the step ``optimizers.updated`` (none for NO_UPDATE),
     in the parameters' dtype, as ``optimizers.finish_and_step``. Per-block sums
     of W^2 (before the step, float64) go to ``partial``."""
     sh = cuda.shared.array(MAX_THREADS, dtype=float64)
@@ -269,8 +269,10 @@ def finalize_update_kernel(params, grad, n_coef, alpha, scal, code, hyper, state
         grad[k] = finished_gradient(grad[k], w, cast_like(params, alpha if k < n_coef else 0.0),
                                     cast_like(params, scal[WEIGHT_SUM]), True)
         if code != NO_UPDATE:
-            update_param(params, state[0], state[state.shape[0] - 1], k, grad[k], code,
-                         cast_like(params, lr_t), typed_hyper(hyper, params), False)
+            last = state.shape[0] - 1  # adam's v; sgd has one state row
+            params[k], state[0, k], state[last, k] = updated(
+                w, state[0, k], state[last, k], grad[k], code, cast_like(params, lr_t),
+                typed_hyper(hyper, params))
     squares = block_sum(sh, squares)
     if cuda.threadIdx.x == 0:
         partial[cuda.blockIdx.x] = squares

@@ -140,15 +140,16 @@ def forward(inputs, block, net, act_off, scratch):
 def output_delta(P, targets, block, loss, delta):
     """(O) ``delta = w (P - Y)``; returns (sum_rows w * sum_j loss_term, sum_rows w)."""
     rows, cols = P.shape
+    Y, sw, weighted = targets
+    order, start, contiguous = block.order, block.start, block.contiguous
     total = 0.0
     weight_sum = 0.0
     for r in range(rows):
-        row = row_index(block.order, block.start, r, block.contiguous)
-        w = targets.sw[row] if targets.weighted else 1.0
+        row = row_index(order, start, r, contiguous)
+        w = sw[row] if weighted else 1.0
         row_loss = 0.0
         for j in range(cols):
-            delta[r, j], term = delta_and_loss(P[r, j], targets.Y[row, j], w, loss.code,
-                                               loss.eps)
+            delta[r, j], term = delta_and_loss(P[r, j], Y[row, j], w, loss.code, loss.eps)
             row_loss += term
         total += w * row_loss
         weight_sum += w
