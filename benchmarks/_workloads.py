@@ -306,9 +306,14 @@ def _torch_dtype(dtype):
     return torch.float32 if np.dtype(dtype) == np.float32 else torch.float64
 
 
-def torch_mlp(sizes, dtype, seed=0):
-    """Linear-ReLU-...-Linear with scikit-learn's Glorot-uniform init
-    (bound sqrt(6/(fan_in+fan_out)) for weights and biases)."""
+TORCH_ACTIVATIONS = {"relu": "ReLU", "elu": "ELU", "leaky_relu": "LeakyReLU", "gelu": "GELU",
+                     "softplus": "Softplus", "silu": "SiLU"}
+"""fastmlp activation name -> torch.nn module (default constants are the same)."""
+
+
+def torch_mlp(sizes, dtype, seed=0, activation="relu"):
+    """Linear-f-...-Linear (f ReLU unless ``activation``) with scikit-learn's
+    Glorot-uniform init (bound sqrt(6/(fan_in+fan_out)) for weights and biases)."""
     import torch
     from torch import nn
     torch.manual_seed(seed)
@@ -321,7 +326,7 @@ def torch_mlp(sizes, dtype, seed=0):
             lin.bias.uniform_(-bound, bound)
         layers.append(lin)
         if i < len(sizes) - 2:
-            layers.append(nn.ReLU())
+            layers.append(getattr(nn, TORCH_ACTIVATIONS[activation])())
     return nn.Sequential(*layers).to(_torch_dtype(dtype))
 
 
@@ -333,11 +338,12 @@ def _l2_param_groups(model, weight_decay):
             {"params": biases, "weight_decay": 0.0}]
 
 
-def torch_fit_sgd_per_sample(X, y, hidden=32, lr=0.01, alpha=ALPHA, seed=0):
+def torch_fit_sgd_per_sample(X, y, hidden=32, lr=0.01, alpha=ALPHA, seed=0,
+                             activation="relu"):
     """W1 in PyTorch: a batch-1 Python loop, SGD lr 0.01, loss 0.5*MSE
     (so the gradient is pred - y, as in scikit-learn), L2 alpha on weights."""
     import torch
-    model = torch_mlp([X.shape[1], hidden, 1], X.dtype, seed)
+    model = torch_mlp([X.shape[1], hidden, 1], X.dtype, seed, activation)
     opt = torch.optim.SGD(_l2_param_groups(model, alpha), lr=lr)
     Xt = torch.from_numpy(np.ascontiguousarray(X))
     yt = torch.from_numpy(np.ascontiguousarray(y)).reshape(-1, 1)
@@ -351,13 +357,13 @@ def torch_fit_sgd_per_sample(X, y, hidden=32, lr=0.01, alpha=ALPHA, seed=0):
 
 
 def torch_fit_minibatch(X, y, hidden, batch_size, epochs, lr=1e-3, alpha=ALPHA,
-                        seed=0):
+                        seed=0, activation="relu"):
     """W2/W3 in PyTorch: Linear-ReLU-...-Linear, CrossEntropy, Adam(lr=1e-3),
     shuffled mini-batches, L2 as weight_decay = alpha / batch_size on weights
     (= scikit-learn's alpha * W / batch_size term)."""
     import torch
     n_classes = int(y.max()) + 1
-    model = torch_mlp([X.shape[1], *hidden, n_classes], X.dtype, seed)
+    model = torch_mlp([X.shape[1], *hidden, n_classes], X.dtype, seed, activation)
     opt = torch.optim.Adam(_l2_param_groups(model, alpha / batch_size), lr=lr)
     Xt = torch.from_numpy(np.ascontiguousarray(X))
     yt = torch.from_numpy(np.asarray(y, dtype=np.int64))

@@ -36,15 +36,17 @@ SIZES = {
     "full": dict(w1_rows=100_000, w1_slow_rows=5_000, w1_torch_rows=2_000, w1_val=2_000,
                  w2_train=8_000, w2_val=2_000, w2_epochs=20,
                  w3_rows=60_000, w3_val=5_000, w6_rows=60_000,
-                 w4_fit_rows=2_000, w4_rows=100_000, w7_rows=6_000,
+                 w4_fit_rows=2_000, w4_rows=100_000, w9_rows=6_000,
+                 w10_rows=20_000, w10_torch_rows=1_000, w10_train=4_000, w10_epochs=3,
                  fit_repeat=3, fast_repeat=7, start_repeat=3, gemm_n=2048),
     "quick": dict(w1_rows=20_000, w1_slow_rows=1_000, w1_torch_rows=300, w1_val=1_000,
                   w2_train=2_000, w2_val=500, w2_epochs=5,
                   w3_rows=6_000, w3_val=1_000, w6_rows=10_000,
-                  w4_fit_rows=1_000, w4_rows=100_000, w7_rows=2_000,
+                  w4_fit_rows=1_000, w4_rows=100_000, w9_rows=2_000,
+                  w10_rows=5_000, w10_torch_rows=200, w10_train=1_000, w10_epochs=1,
                   fit_repeat=2, fast_repeat=3, start_repeat=2, gemm_n=1024),
 }
-WORKLOADS = ("W1", "W2", "W3", "W4", "W5", "W6", "W9")
+WORKLOADS = ("W1", "W2", "W3", "W4", "W5", "W6", "W9", "W10")
 
 
 def log(msg):
@@ -175,6 +177,65 @@ def run_w1(cfg):
     if lim and lim.ratio:
         lim.target("fastmlp within 2x of the limit", 1 / lim.ratio <= 2,
                    f"fastmlp takes {1 / lim.ratio:.2f}x the limit's time")
+    return rows
+
+
+# --------------------------------------------------------------------------
+# W10: the activations beyond scikit-learn's, against PyTorch's CPU loop
+# --------------------------------------------------------------------------
+NEW_ACTIVATIONS = ("elu", "leaky_relu", "gelu", "softplus", "silu")
+
+
+def run_w10(cfg):
+    """Each new activation at batch size 1 (W1's 1-32-1 regressor, sgd) and at
+    batch 200 (W2's classifier, adam), fastmlp against the same PyTorch loop;
+    throughput in samples/s, so the two may train on different row counts."""
+    if not cfg.torch:
+        cfg.notes.append("W10: PyTorch not installed, nothing to compare against")
+        return []
+    s = cfg.sizes
+    X1, y1 = wl.sin_data(s["w10_rows"], cfg.dtype, seed=0)
+    Xtr, ytr, _, _, _ = wl.w2_data(cfg.dtype, cfg.mnist, s["w10_train"], 10)
+    epochs = s["w10_epochs"]
+    rows = []
+    for act in NEW_ACTIVATIONS:
+        w1 = dict(wl.W1_PARAMS, activation=act, init="he_normal")
+        w2 = dict(wl.W2_PARAMS, activation=act, init="he_normal", max_iter=epochs)
+        cases = {  # label -> {library: (fit, rows trained)}
+            "W10 batch 1": {
+                "fastmlp": (lambda w1=w1: wl.quiet_fit(
+                    wl.make_estimator("fastmlp", "regressor", w1), X1, y1), len(X1)),
+                "torch": (lambda act=act: wl.torch_fit_sgd_per_sample(
+                    X1[:s["w10_torch_rows"]], y1[:s["w10_torch_rows"]], activation=act),
+                    s["w10_torch_rows"])},
+            "W10 batch 200": {
+                "fastmlp": (lambda w2=w2: wl.quiet_fit(
+                    wl.make_estimator("fastmlp", "classifier", w2), Xtr, ytr),
+                    len(Xtr) * epochs),
+                "torch": (lambda act=act: wl.torch_fit_minibatch(
+                    Xtr, ytr, w2["hidden_layer_sizes"], 200, epochs, activation=act),
+                    len(Xtr) * epochs)},
+        }
+        attempt(wl.warm_up, "fastmlp", "regressor", w1, X1, y1)
+        attempt(wl.warm_up, "fastmlp", "classifier", w2, Xtr, ytr)
+        for label, plans in cases.items():
+            results = wl.race({lib: (fit, cfg.sizes["fit_repeat"], 1)
+                               for lib, (fit, _) in plans.items()}, 1)
+            group = []
+            for lib, (_, n) in plans.items():
+                def body(row, lib=lib, n=n):
+                    row.seconds, _ = result(results, lib)
+                    row.rate, row.rate_unit = n / row.seconds, "samples/s"
+                    row.cost = row.seconds / n
+                    row.note = f"{act}, {n:,} samples"
+                group.append(guarded(Row(f"{label} {act}", lib), body))
+            set_ratios(group)
+            torch_row = by_library(group).get("torch")
+            if torch_row and torch_row.ratio:
+                need = 5 if label.endswith("batch 1") else 1
+                torch_row.target(f">={need}x torch samples/s", torch_row.ratio >= need,
+                                 f"{torch_row.ratio:.1f}x")
+            rows += group
     return rows
 
 
@@ -398,7 +459,7 @@ def run_w6(cfg):
 # --------------------------------------------------------------------------
 def run_w9(cfg):
     s = cfg.sizes
-    model, one = wl.w9_model(cfg.dtype, s["w7_rows"])
+    model, one = wl.w9_model(cfg.dtype, s["w9_rows"])
     formats = [f for f in wl.FILE_FORMATS if f != "skops" or wl.skops_available()]
     if "skops" not in formats:
         cfg.notes.append("W9: skops not installed (pip install 'fastmlp[export]'), its row "
@@ -458,7 +519,7 @@ def run_w9_onnx(cfg, model, one):
 
 
 RUNNERS = {"W1": run_w1, "W2": run_w2, "W3": run_w3, "W4": run_w4, "W5": run_w5, "W6": run_w6,
-           "W9": run_w9}
+           "W9": run_w9, "W10": run_w10}
 
 
 # --------------------------------------------------------------------------

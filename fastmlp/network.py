@@ -5,6 +5,9 @@ import numpy as np
 from .kernels.activations import ACTIVATION_CODES
 from .kernels.bundles import Net
 
+INITIALIZERS = ("glorot_uniform", "he_normal", "he_uniform", "lecun_normal")
+"""Names of the weight initialisations (see ``Network.initialize``)."""
+
 
 class Network:
     """A fully connected network whose parameters live in one flat vector.
@@ -19,7 +22,7 @@ class Network:
     units : sequence of int
         Layer widths, input features first and outputs last.
     activation : str
-        Hidden activation name ('identity', 'logistic', 'tanh', 'relu').
+        Hidden activation name, a key of ``kernels.activations.ACTIVATION_CODES``.
     out_activation : str
         Output activation name ('identity', 'logistic', 'softmax', 'exp').
     params : ndarray of shape (n_params,)
@@ -45,18 +48,37 @@ class Network:
         self.params = params
 
     @classmethod
-    def initialize(cls, units, activation, out_activation, dtype, random_state):
-        """Glorot-uniform initialisation, drawing from ``random_state`` in the same
-        order as scikit-learn (per layer: coefficients, then intercepts), so the
-        same seed gives the same initial weights."""
+    def initialize(cls, units, activation, out_activation, dtype, random_state,
+                   init="glorot_uniform"):
+        """Initial weights drawn from ``random_state``, layer by layer.
+
+        'glorot_uniform' draws coefficients then intercepts from U(-b, b),
+        b = sqrt(factor / (fan_in + fan_out)) with factor 2 for 'logistic' and 6
+        otherwise, in scikit-learn's order, so the same seed gives scikit-learn's
+        initial weights. 'he_normal' N(0, 2 / fan_in), 'he_uniform'
+        U(-sqrt(6 / fan_in), sqrt(6 / fan_in)) and 'lecun_normal' N(0, 1 / fan_in)
+        draw the coefficients only; their intercepts start at zero.
+        """
         net = cls(units, activation, out_activation,
                   np.empty(int(np.sum(np.multiply(units[:-1], units[1:])) + np.sum(units[1:])),
                            dtype=dtype))
-        factor = 2.0 if activation == "logistic" else 6.0
         for coef, intercept in zip(net.coefs, net.intercepts):
-            bound = np.sqrt(factor / (coef.shape[0] + coef.shape[1]))
-            coef[...] = random_state.uniform(-bound, bound, coef.shape)
-            intercept[...] = random_state.uniform(-bound, bound, intercept.shape)
+            fan_in, fan_out = coef.shape
+            if init == "glorot_uniform":
+                factor = 2.0 if activation == "logistic" else 6.0
+                bound = np.sqrt(factor / (fan_in + fan_out))
+                coef[...] = random_state.uniform(-bound, bound, coef.shape)
+                intercept[...] = random_state.uniform(-bound, bound, intercept.shape)
+                continue
+            if init == "he_uniform":
+                bound = np.sqrt(6.0 / fan_in)
+                coef[...] = random_state.uniform(-bound, bound, coef.shape)
+            elif init in ("he_normal", "lecun_normal"):
+                scale = np.sqrt((2.0 if init == "he_normal" else 1.0) / fan_in)
+                coef[...] = random_state.normal(0.0, scale, coef.shape)
+            else:
+                raise ValueError(f"init must be one of {INITIALIZERS}, got {init!r}.")
+            intercept[...] = 0
         return net
 
     @classmethod

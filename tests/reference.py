@@ -7,7 +7,8 @@ over rows or parameters. They return new arrays instead of writing in place.
 
 Conventions shared with the kernels:
 
-- activation codes: 0 identity, 1 logistic, 2 tanh, 3 relu, 4 softmax, 5 exp;
+- activation codes: 0 identity, 1 logistic, 2 tanh, 3 relu, 4 softmax, 5 exp,
+  6 elu, 7 leaky relu, 8 gelu, 9 softplus, 10 silu (PyTorch's definitions);
 - loss codes: 0 squared error, 1 poisson, 2 log-loss (softmax output),
   3 binary log-loss (logistic output);
 - the flat parameter vector holds every coefficient matrix (row-major, layer by
@@ -18,10 +19,12 @@ Conventions shared with the kernels:
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.special import expit, xlogy
+from scipy.special import erf, expit, xlogy
 
-IDENTITY, LOGISTIC, TANH, RELU, SOFTMAX, EXP = range(6)
-HIDDEN_ACTIVATIONS = {"identity": IDENTITY, "logistic": LOGISTIC, "tanh": TANH, "relu": RELU}
+IDENTITY, LOGISTIC, TANH, RELU, SOFTMAX, EXP, ELU, LEAKY_RELU, GELU, SOFTPLUS, SILU = range(11)
+HIDDEN_ACTIVATIONS = {"identity": IDENTITY, "logistic": LOGISTIC, "tanh": TANH, "relu": RELU,
+                      "elu": ELU, "leaky_relu": LEAKY_RELU, "gelu": GELU,
+                      "softplus": SOFTPLUS, "silu": SILU}
 SQUARED_ERROR, POISSON, LOG_LOSS, BINARY_LOG_LOSS = range(4)
 # Canonical output activation of each loss.
 OUTPUT_OF_LOSS = {SQUARED_ERROR: IDENTITY, POISSON: EXP, LOG_LOSS: SOFTMAX,
@@ -86,11 +89,22 @@ def activate(Z, code):
     if code == SOFTMAX:
         e = np.exp(Z - Z.max(axis=1, keepdims=True))
         return e / e.sum(axis=1, keepdims=True)
+    if code == ELU:
+        return np.where(Z > 0, Z, np.expm1(np.minimum(Z, 0)))
+    if code == LEAKY_RELU:
+        return np.where(Z > 0, Z, 0.01 * Z)
+    if code == GELU:
+        return 0.5 * Z * (1 + erf(Z / np.sqrt(2)))
+    if code == SOFTPLUS:
+        return np.where(Z > 20, Z, np.logaddexp(0, np.minimum(Z, 20)))
+    if code == SILU:
+        return Z * expit(Z)
     raise ValueError(code)
 
 
-def derivative(A, code):
-    """``f'(Z)`` written from ``A = f(Z)`` (scikit-learn's DERIVATIVES)."""
+def derivative(A, code, Z=None):
+    """``f'(Z)``: scikit-learn's DERIVATIVES written from ``A = f(Z)`` for its four
+    activations, and from ``Z`` itself for the others."""
     A = np.asarray(A)
     if code == IDENTITY:
         return np.ones_like(A)
@@ -100,6 +114,17 @@ def derivative(A, code):
         return 1 - A**2
     if code == RELU:
         return (A != 0).astype(A.dtype)
+    Z = np.asarray(Z, dtype=np.float64)
+    if code == ELU:
+        return np.where(Z > 0, 1.0, np.exp(np.minimum(Z, 0)))
+    if code == LEAKY_RELU:
+        return np.where(Z > 0, 1.0, 0.01)
+    if code == GELU:
+        return 0.5 * (1 + erf(Z / np.sqrt(2))) + Z * np.exp(-Z**2 / 2) / np.sqrt(2 * np.pi)
+    if code == SOFTPLUS:
+        return np.where(Z > 20, 1.0, expit(Z))
+    if code == SILU:
+        return expit(Z) * (1 + Z * (1 - expit(Z)))
     raise ValueError(code)
 
 
@@ -174,7 +199,7 @@ def backward(X, params, units, acts, delta_out, hidden_code):
     """Unnormalised gradient sums (flat) from the output delta: for each layer
     ``dW = A_prev.T @ delta``, ``db = delta.sum(0)``, ``delta_prev = (delta @ W.T) f'(A_prev)``.
     Returns ``(grad, deltas)`` with ``deltas[i]`` the delta of layer ``i``'s output."""
-    coefs, _ = unpack(params, units)
+    coefs, intercepts = unpack(params, units)
     n_layers = len(coefs)
     deltas = [None] * n_layers
     coef_grads = [None] * n_layers
@@ -186,7 +211,9 @@ def backward(X, params, units, acts, delta_out, hidden_code):
         coef_grads[i] = np.asarray(g.toarray() if sp.issparse(g) else g)
         inter_grads[i] = deltas[i].sum(axis=0)
         if i > 0:
-            deltas[i - 1] = (deltas[i] @ coefs[i].T) * derivative(acts[i - 1], hidden_code)
+            A_in = X if i == 1 else acts[i - 2]
+            Z = np.asarray(A_in @ coefs[i - 1], dtype=np.float64) + intercepts[i - 1]
+            deltas[i - 1] = (deltas[i] @ coefs[i].T) * derivative(acts[i - 1], hidden_code, Z)
     return pack(coef_grads, inter_grads).astype(params.dtype, copy=False), deltas
 
 

@@ -1,7 +1,8 @@
 """scikit-learn's estimator contract (``sklearn.utils.estimator_checks``).
 
-Every solver of both estimators, with ``max_iter=100`` as scikit-learn's own
-test suite uses for its MLPs. No check is expected to fail.
+Every solver of both estimators, and activations / initialisations beyond
+scikit-learn's, with ``max_iter=100`` as scikit-learn's own test suite uses for
+its MLPs. No check is expected to fail.
 
 Two checks report "skipped" from inside scikit-learn itself, not from us:
 ``check_array_api_input`` (skips unless ``SCIPY_ARRAY_API=1``; scikit-learn's
@@ -25,6 +26,8 @@ ESTIMATORS = [
     MLPRegressor(solver="lbfgs", max_iter=100),
     MLPClassifier(solver="sgd", max_iter=100),
     MLPRegressor(solver="sgd", max_iter=100),
+    MLPClassifier(activation="gelu", init="he_normal", max_iter=100),
+    MLPRegressor(activation="elu", init="he_uniform", solver="lbfgs", max_iter=100),
 ]
 
 

@@ -146,6 +146,8 @@ def test_squared_error_multi_output_convention(hidden_name, hidden_code):
     fd = central_differences(f, params)
     assert relative_error(grad, n_outputs * fd) < 1e-6
     assert relative_error(grad, fd) > 0.5  # really not the gradient of the loss itself
+    if hidden_name not in ("identity", "logistic", "tanh", "relu"):
+        return  # scikit-learn has only these four
     # The same holds in scikit-learn itself.
     from sklearn.neural_network import MLPRegressor as SkMLP
 

@@ -5,6 +5,7 @@ import itertools
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from numba import njit
 
 from fastmlp import config
 from fastmlp.kernels import activations, layers, losses, optimizers, prediction, rows, training
@@ -39,8 +40,7 @@ DTYPE_IDS = ["float64", "float32"]
 def test_codes_match_reference():
     """The reference's integer codes are the kernels' codes."""
     assert activations.ACTIVATION_CODES == {
-        "identity": ref.IDENTITY, "logistic": ref.LOGISTIC, "tanh": ref.TANH,
-        "relu": ref.RELU, "softmax": ref.SOFTMAX, "exp": ref.EXP}
+        **ref.HIDDEN_ACTIVATIONS, "softmax": ref.SOFTMAX, "exp": ref.EXP}
     assert (losses.SQUARED_ERROR, losses.POISSON, losses.LOG_LOSS,
             losses.BINARY_LOG_LOSS) == (ref.SQUARED_ERROR, ref.POISSON, ref.LOG_LOSS,
                                         ref.BINARY_LOG_LOSS)
@@ -48,20 +48,42 @@ def test_codes_match_reference():
 
 
 # ------------------------------------------------------------------ scalar
-@pytest.mark.parametrize("code", [ref.IDENTITY, ref.LOGISTIC, ref.TANH, ref.RELU, ref.EXP])
-def test_activate_and_derivative_scalar(code):
-    z = np.array([-30.0, -3.0, -0.5, -1e-3, 0.25, 2.0, 30.0])
-    got = np.array([activations.activate(v, code) for v in z])
-    assert_close(got, ref.activate(z, code), np.float64)
+@pytest.mark.parametrize("code", list(ref.HIDDEN_ACTIVATIONS.values()) + [ref.EXP],
+                         ids=list(ref.HIDDEN_ACTIVATIONS) + ["exp"])
+@pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
+def test_activate_and_derivative_scalar(code, dtype):
+    """Compiled f and f' (from the output, or from z where ``needs_pre``) against
+    the twins, on both sides of 0 and of softplus's threshold."""
+    z = np.array([-30.0, -3.0, -0.5, -1e-3, 0.0, 0.25, 2.0, 19.5, 20.5, 30.0]).astype(dtype)
+
+    @njit
+    def compiled(z, code):
+        a = np.empty_like(z)
+        d = np.empty(z.shape[0])
+        for k in range(z.shape[0]):
+            a[k] = activations.activate(z[k], code)
+            d[k] = activations.derivative(a[k], z[k], code)
+        return a, d
+
+    a, d = compiled(z, code)
+    assert a.dtype == dtype
+    assert_close(a, ref.activate(z.astype(np.float64), code), dtype)
     if code != ref.EXP:
-        a = ref.activate(z, code)
-        got_d = np.array([activations.derivative(v, code) for v in a])
-        assert_close(got_d, ref.derivative(a, code), np.float64)
+        expected = ref.derivative(ref.activate(z.astype(np.float64), code), code,
+                                  z.astype(np.float64))
+        assert_close(d, expected, dtype)
 
 
-def test_logistic_does_not_overflow():
-    assert activations.activate(-1000.0, ref.LOGISTIC) == 0.0
-    assert activations.activate(1000.0, ref.LOGISTIC) == 1.0
+@pytest.mark.parametrize("code", [ref.LOGISTIC, ref.SOFTPLUS, ref.SILU, ref.ELU, ref.GELU])
+def test_activations_do_not_overflow(code):
+    z = np.array([-1000.0, 1000.0])
+    a = np.array([activations.activate(v, code) for v in z])
+    assert np.isfinite(a).all()
+    assert_close(a, ref.activate(z, code), np.float64)
+
+
+def test_needs_pre_only_where_the_output_cannot_give_the_derivative():
+    assert [c for c in range(11) if activations.needs_pre(c)] == [ref.GELU, ref.SILU]
 
 
 # -------------------------------------------------------------------- gemm
@@ -92,9 +114,11 @@ def test_gemm(branch, dtype, transpose_a, transpose_b):
 
 # ----------------------------------------------------------- bias_activate
 @pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
-@pytest.mark.parametrize("code", [ref.IDENTITY, ref.LOGISTIC, ref.TANH, ref.RELU, ref.SOFTMAX,
-                                  ref.EXP])
-def test_bias_activate(code, dtype):
+@pytest.mark.parametrize("code", list(ref.HIDDEN_ACTIVATIONS.values()) + [ref.SOFTMAX, ref.EXP])
+@pytest.mark.parametrize("keep_pre", [False, True], ids=["predict", "train"])
+def test_bias_activate(code, dtype, keep_pre):
+    """f(Z + b) in place; with rows in ``pre``, Z + b is kept there as well
+    (for the activations whose derivative needs it)."""
     rng = np.random.default_rng(1)
     Z = (3 * rng.standard_normal((9, 5))).astype(dtype)
     b = rng.standard_normal(5).astype(dtype)
@@ -104,7 +128,11 @@ def test_bias_activate(code, dtype):
     if code == ref.LOGISTIC:
         Z[0, 0] = -700
     expected = ref.bias_activate(Z.astype(np.float64), b.astype(np.float64), code)
-    layers.bias_activate(Z, b, code)
+    pre = np.full((9 if keep_pre else 0, 5), np.nan, dtype=dtype)
+    Z_plus_b = Z + b
+    layers.bias_activate(Z, b, code, pre)
+    if keep_pre and code in (ref.GELU, ref.SILU):
+        np.testing.assert_array_equal(pre, Z_plus_b)
     assert Z.dtype == dtype
     assert np.isfinite(Z).all()
     assert_close(Z, expected, dtype)

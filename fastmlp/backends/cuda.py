@@ -140,7 +140,7 @@ class Trainer:
         else:
             kern.gather_rows(self.X, self.n_features, self.order, start, rows, scratch.xbuf)
             A, a_off = scratch.xbuf, 0
-        kern.forward(net, A, a_off, rows, scratch.acts, scratch.act_off)
+        kern.forward(net, A, a_off, rows, scratch.acts, scratch.act_off, scratch.deltas)
         kern.output_delta(scratch.acts, scratch.deltas, scratch.out_off, net.units[-1],
                           self.targets, Block(self.order, start, start + rows, contiguous),
                           self.loss, net.out_code == SOFTMAX, self.scal, accumulate)

@@ -21,7 +21,7 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, vali
 
 from ..backends import get_backend, resolve_device
 from ..kernels.losses import BINARY_LOG_LOSS, LOG_LOSS, POISSON, SQUARED_ERROR
-from ..network import Network
+from ..network import INITIALIZERS, Network
 from ..solvers import StochasticOptimizer, check_lbfgs_result, minimize_lbfgs
 
 _STOCHASTIC_SOLVERS = ("sgd", "adam")
@@ -91,7 +91,8 @@ class BaseMLP(BaseEstimator, ABC):
 
     _parameter_constraints: dict = {
         "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
-        "activation": [StrOptions({"identity", "logistic", "tanh", "relu"})],
+        "activation": [StrOptions({"identity", "logistic", "tanh", "relu", "elu",
+                                   "leaky_relu", "gelu", "softplus", "silu"})],
         "solver": [StrOptions({"lbfgs", "sgd", "adam"})],
         "alpha": [Interval(Real, 0, None, closed="left")],
         "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
@@ -114,6 +115,7 @@ class BaseMLP(BaseEstimator, ABC):
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left"), Options(Real, {np.inf})],
         "max_fun": [Interval(Integral, 1, None, closed="left")],
         "device": [StrOptions({"cpu", "cuda", "auto"})],
+        "init": [StrOptions(set(INITIALIZERS))],
     }
 
     @abstractmethod
@@ -121,7 +123,7 @@ class BaseMLP(BaseEstimator, ABC):
                  learning_rate, learning_rate_init, power_t, max_iter, loss, shuffle,
                  random_state, tol, verbose, warm_start, momentum, nesterovs_momentum,
                  early_stopping, validation_fraction, beta_1, beta_2, epsilon,
-                 n_iter_no_change, max_fun, device):
+                 n_iter_no_change, max_fun, device, init):
         self.activation = activation
         self.solver = solver
         self.alpha = alpha
@@ -147,6 +149,7 @@ class BaseMLP(BaseEstimator, ABC):
         self.n_iter_no_change = n_iter_no_change
         self.max_fun = max_fun
         self.device = device
+        self.init = init
 
     # ------------------------------------------------------------------ hooks
     @abstractmethod
@@ -186,6 +189,8 @@ class BaseMLP(BaseEstimator, ABC):
         return state
 
     def __setstate__(self, state):
+        # models pickled before ``init`` existed were all initialised this way
+        state = {"init": "glorot_uniform", **state}
         super().__setstate__(state)
         if "_network" in state and "coefs_" not in state:
             if self._network.params.base is not None:
@@ -227,7 +232,7 @@ class BaseMLP(BaseEstimator, ABC):
             self.n_iter_ = 0
             self.t_ = 0
             network = Network.initialize(units, self.activation, self.out_activation_,
-                                         X.dtype, self._random_state)
+                                         X.dtype, self._random_state, self.init)
         else:
             network = writeable_network(self._current_network().copy())
             if list(network.units) != units:
@@ -496,9 +501,15 @@ _PARAMETERS_DOC = """
     hidden_layer_sizes : array-like of shape (n_layers - 2,), default=(100,)
         The ith element is the number of neurons in the ith hidden layer.
 
-    activation : {'identity', 'logistic', 'tanh', 'relu'}, default='relu'
-        Activation of the hidden layers: f(x) = x, 1 / (1 + exp(-x)), tanh(x)
-        or max(0, x).
+    activation : {'identity', 'logistic', 'tanh', 'relu', 'elu', 'leaky_relu', \
+'gelu', 'softplus', 'silu'}, default='relu'
+        Activation of the hidden layers: f(x) = x, 1 / (1 + exp(-x)), tanh(x),
+        max(0, x) (scikit-learn's four), and, with PyTorch's definitions and
+        constants: 'elu' x if x > 0 else exp(x) - 1 (alpha = 1); 'leaky_relu'
+        x if x > 0 else 0.01 x; 'gelu' x Phi(x), Phi the standard normal CDF
+        (the exact erf form, PyTorch's default); 'softplus' log(1 + exp(x)),
+        computed without overflow (linear above x = 20, as PyTorch's
+        threshold); 'silu' x / (1 + exp(-x)).
 
     solver : {'lbfgs', 'sgd', 'adam'}, default='adam'
         Weight optimizer: scipy's L-BFGS-B on the flat parameter vector,
@@ -577,7 +588,17 @@ _PARAMETERS_DOC = """
         Where training and prediction run. 'cuda' needs an NVIDIA GPU (and
         ``pip install "fastmlp[cuda]"``) and raises RuntimeError otherwise;
         'auto' uses CUDA when available, else the CPU. Fitted attributes are
-        NumPy arrays whatever the device."""
+        NumPy arrays whatever the device.
+
+    init : {'glorot_uniform', 'he_normal', 'he_uniform', 'lecun_normal'}, \
+default='glorot_uniform'
+        Initial weights, drawn from ``random_state``. 'glorot_uniform' is
+        scikit-learn's: U(-b, b) with b = sqrt(6 / (fan_in + fan_out))
+        (sqrt(2 / ...) for 'logistic'), intercepts too, so the same seed gives
+        scikit-learn's initial weights. 'he_normal' N(0, 2 / fan_in),
+        'he_uniform' U(-b, b) with b = sqrt(6 / fan_in) (both suit ReLU-like
+        activations) and 'lecun_normal' N(0, 1 / fan_in) start intercepts at
+        zero."""
 
 _ATTRIBUTES_DOC = """
     loss_ : float

@@ -4,9 +4,13 @@ The functions are written once as plain Python (``kernel(inline="always")``) and
 compiled into both the CPU and the CUDA kernels. Kernels receive the integer
 codes below, never Python callables (callables defeat Numba's on-disk cache).
 
+The definitions and constants are PyTorch's (``torch.nn.ELU``, ``LeakyReLU``,
+``GELU`` in its exact erf form, ``Softplus``, ``SiLU``).
+
 To add an activation: give it a code here, a branch in ``activate`` and in
-``derivative``, a name in ``ACTIVATION_CODES``, and a twin in
-``tests/reference.py``; every CPU and CUDA kernel picks it up from these.
+``derivative`` (listing it in ``needs_pre`` if f' cannot be written from the
+output), a name in ``ACTIVATION_CODES``, and a twin in ``tests/reference.py``;
+every CPU and CUDA kernel picks it up from these.
 """
 
 import math
@@ -20,6 +24,11 @@ TANH = 2
 RELU = 3
 SOFTMAX = 4
 EXP = 5
+ELU = 6
+LEAKY_RELU = 7
+GELU = 8
+SOFTPLUS = 9
+SILU = 10
 
 ACTIVATION_CODES = {
     "identity": IDENTITY,
@@ -28,7 +37,20 @@ ACTIVATION_CODES = {
     "relu": RELU,
     "softmax": SOFTMAX,
     "exp": EXP,
+    "elu": ELU,
+    "leaky_relu": LEAKY_RELU,
+    "gelu": GELU,
+    "softplus": SOFTPLUS,
+    "silu": SILU,
 }
+
+# PyTorch's constants: ELU(alpha=1), LeakyReLU(negative_slope=0.01),
+# Softplus(beta=1, threshold=20) (linear above the threshold).
+ELU_ALPHA = 1.0
+LEAKY_SLOPE = 0.01
+SOFTPLUS_THRESHOLD = 20.0
+INV_SQRT_2 = 0.7071067811865476  # 1 / sqrt(2)
+INV_SQRT_2PI = 0.3989422804014327  # 1 / sqrt(2 pi)
 
 
 @kernel(inline="always")
@@ -42,21 +64,48 @@ def activate(z, code):
     if code == TANH:
         return math.tanh(z)
     if code == LOGISTIC:
-        # 1 / (1 + e^-z), split by sign so exp never overflows.
-        if z >= 0:
-            return 1 / (1 + math.exp(-z))
-        e = math.exp(z)
-        return e / (1 + e)
+        return sigmoid(z)
     if code == EXP or code == SOFTMAX:
         return math.exp(z)
+    if code == ELU:  # alpha (e^z - 1) below 0
+        return z if z > 0 else ELU_ALPHA * math.expm1(z)
+    if code == LEAKY_RELU:
+        return z if z > 0 else LEAKY_SLOPE * z
+    if code == GELU:  # exact: z Phi(z), Phi the standard normal CDF
+        return 0.5 * z * (1.0 + math.erf(z * INV_SQRT_2))
+    if code == SOFTPLUS:  # log(1 + e^z); exp cannot overflow below the threshold
+        return z if z > SOFTPLUS_THRESHOLD else math.log1p(math.exp(z))
+    if code == SILU:  # z sigmoid(z)
+        return z * sigmoid(z)
     return z
 
 
 @kernel(inline="always")
-def derivative(a, code):
-    """Return ``f'(z)`` written in terms of the activation's output ``a = f(z)``.
+def sigmoid(z):
+    """1 / (1 + e^-z), split by sign so exp never overflows."""
+    if z >= 0:
+        return 1 / (1 + math.exp(-z))
+    e = math.exp(z)
+    return e / (1 + e)
 
-    logistic: a (1 - a); tanh: 1 - a^2; relu: 1 if a > 0 else 0; identity: 1.
+
+@kernel(inline="always")
+def needs_pre(code):
+    """Whether ``derivative`` needs the pre-activation ``z`` (GELU, SiLU): these
+    keep z while training; every other activation's f' is written from its
+    output ``a = f(z)`` alone."""
+    return code == GELU or code == SILU
+
+
+@kernel(inline="always")
+def derivative(a, z, code):
+    """Return ``f'(z)`` from the output ``a = f(z)``, or from ``z`` for the codes
+    of ``needs_pre`` (for the others ``z`` is not read).
+
+    logistic: a (1 - a); tanh: 1 - a^2; relu: 1 if a > 0 else 0; identity: 1;
+    elu: 1 if a > 0 else a + alpha; leaky relu: 1 if a > 0 else slope;
+    softplus: sigmoid(z) = 1 - e^-a (1 above the threshold);
+    gelu: Phi(z) + z phi(z); silu: s (1 + z (1 - s)), s = sigmoid(z).
     """
     if code == RELU:
         return a * 0 + 1 if a > 0 else a * 0
@@ -64,6 +113,18 @@ def derivative(a, code):
         return 1 - a * a
     if code == LOGISTIC:
         return a * (1 - a)
+    if code == ELU:
+        return a * 0 + 1 if a > 0 else a + ELU_ALPHA
+    if code == LEAKY_RELU:
+        return a * 0 + 1 if a > 0 else a * 0 + LEAKY_SLOPE
+    if code == SOFTPLUS:
+        return a * 0 + 1 if a > SOFTPLUS_THRESHOLD else -math.expm1(-a)
+    if code == GELU:
+        return (0.5 * (1.0 + math.erf(z * INV_SQRT_2))
+                + z * INV_SQRT_2PI * math.exp(-0.5 * z * z))
+    if code == SILU:
+        s = sigmoid(z)
+        return s * (1 + z * (1 - s))
     return a * 0 + 1
 
 

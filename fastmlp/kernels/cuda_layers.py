@@ -10,7 +10,7 @@ buffers, layer ``i`` at ``act_off[i] : act_off[i] + rows * units[i + 1]``
 
 The math is the CPU kernels' own: activations, ``softmax_row``,
 ``delta_and_loss``, ``accumulated_loss``, ``finished_gradient``,
-``update_param`` and the rest are the CPU helpers' Python source compiled as
+``updated`` and the rest are the CPU helpers' Python source compiled as
 device functions (``_device``).
 
 Each kernel has a host-side launcher (same name without ``_kernel``) that computes
@@ -58,6 +58,7 @@ def _device(function):
 
 activate = _device(activations.activate)
 derivative = _device(activations.derivative)
+needs_pre = _device(activations.needs_pre)
 softmax_row = _device(activations.softmax_row)
 row_index = _device(inputs.row_index)
 delta_and_loss = _device(losses.delta_and_loss)
@@ -65,7 +66,7 @@ accumulated_loss = _device(losses.accumulated_loss)
 batch_loss = _device(losses.batch_loss)
 finished_gradient = _device(optimizers.finished_gradient)
 typed_hyper = _device(optimizers.typed_hyper)
-update_param = _device(optimizers.update_param)
+updated = _device(optimizers.updated)
 
 TILE_MAX = config.CUDA_TILE_MAX
 MAX_THREADS = TILE_MAX * TILE_MAX
@@ -82,7 +83,7 @@ Operand = namedtuple("Operand", "M off ld trans")
 """A matrix in a flat buffer: ``op(M)[r, c] = M[off + r * ld + c]``, or
 ``M[off + c * ld + r]`` when ``trans``."""
 
-Epilogue = namedtuple("Epilogue", "kind extra_off aux code accumulate")
+Epilogue = namedtuple("Epilogue", "kind extra_off aux code accumulate keep_pre")
 """What ``gemm_kernel`` does with each product element (see ``gemm``)."""
 
 # Slots of the float64 scalar buffer ``scal`` (length N_SCALARS).
@@ -148,10 +149,16 @@ def store_product(c, i, j, n, m, value, bias, epi):
     """Epilogue of ``gemm_kernel`` for output element (i, j); see ``gemm``."""
     C = c.M
     if epi.kind == FORWARD:
-        C[c.off + i * m + j] = activate(value + bias[epi.extra_off + j], epi.code)
+        idx = c.off + i * m + j
+        z = value + bias[epi.extra_off + j]
+        if epi.keep_pre:
+            epi.aux[idx] = z
+        C[idx] = activate(z, epi.code)
     elif epi.kind == BACKPROP:
         idx = c.off + i * m + j
-        C[idx] = value * derivative(epi.aux[idx], epi.code)
+        a = epi.aux[idx]
+        z = C[idx] if needs_pre(epi.code) else a  # C holds z where f' needs it
+        C[idx] = value * derivative(a, z, epi.code)
     else:
         idx = c.off + i * m + j if i < n else epi.extra_off + j
         if epi.accumulate:
@@ -249,7 +256,7 @@ def output_delta_kernel(P, D, off, cols, targets, block, loss, softmax, scal, ac
 def finalize_update_kernel(params, grad, n_coef, alpha, scal, code, hyper, state, lr_t,
                            partial):
     """One thread per parameter: ``optimizers.finished_gradient`` (stored in
-    ``grad``), then the step ``optimizers.update_param`` (none for NO_UPDATE),
+    ``grad``), then the step ``optimizers.updated`` (none for NO_UPDATE),
     in the parameters' dtype, as ``optimizers.finish_and_step``. Per-block sums
     of W^2 (before the step, float64) go to ``partial``."""
     sh = cuda.shared.array(MAX_THREADS, dtype=float64)
@@ -262,8 +269,10 @@ def finalize_update_kernel(params, grad, n_coef, alpha, scal, code, hyper, state
         grad[k] = finished_gradient(grad[k], w, cast_like(params, alpha if k < n_coef else 0.0),
                                     cast_like(params, scal[WEIGHT_SUM]), True)
         if code != NO_UPDATE:
-            update_param(params, state[0], state[state.shape[0] - 1], k, grad[k], code,
-                         cast_like(params, lr_t), typed_hyper(hyper, params), False)
+            last = state.shape[0] - 1  # adam's v; sgd has one state row
+            params[k], state[0, k], state[last, k] = updated(
+                w, state[0, k], state[last, k], grad[k], code, cast_like(params, lr_t),
+                typed_hyper(hyper, params))
     squares = block_sum(sh, squares)
     if cuda.threadIdx.x == 0:
         partial[cuda.blockIdx.x] = squares
@@ -314,42 +323,51 @@ def gemm(a, b, c, n, m, k, epi):
     gemm_kernel[grid, (t, t)](a, b, c, n, m, k, epi)
 
 
-def forward_layer(A, a_off, rows, n_in, params, w_off, b_off, n_out, code, C, c_off):
-    """``C = f(A @ W + b)`` for a (rows, n_in) input block; W, b in ``params``.
+def forward_layer(A, a_off, rows, n_in, params, w_off, b_off, n_out, code, C, c_off,
+                  pre=None):
+    """``C = f(A @ W + b)`` for a (rows, n_in) input block; W, b in ``params``;
+    with ``pre`` (a buffer like C), ``A @ W + b`` is also kept there.
 
     SOFTMAX layers get only ``A @ W + b`` here: normalise them afterwards with
     ``softmax_rows`` (or ``output_delta(softmax=True)``).
     """
     gemm(Operand(A, a_off, n_in, False), Operand(params, w_off, n_out, False),
          Operand(C, c_off, n_out, False), rows, n_out, n_in,
-         Epilogue(FORWARD, b_off, C, IDENTITY if code == SOFTMAX else code, False))
+         Epilogue(FORWARD, b_off, C if pre is None else pre,
+                  IDENTITY if code == SOFTMAX else code, False, pre is not None))
 
 
 def weight_grad(A, a_off, rows, n_in, D, d_off, n_out, grad, w_off, b_off, accumulate):
     """``dW = A.T @ D`` and ``db = sum_rows(D)`` into ``grad`` (added when ``accumulate``)."""
     gemm(Operand(A, a_off, n_in, True), Operand(D, d_off, n_out, False),
          Operand(grad, w_off, n_out, False), n_in, n_out, rows,
-         Epilogue(WEIGHT_GRAD, b_off, grad, IDENTITY, accumulate))
+         Epilogue(WEIGHT_GRAD, b_off, grad, IDENTITY, accumulate, False))
 
 
 def backprop_delta(D, d_off, rows, n_out, params, w_off, n_in, acts, prev_off, code, D_prev):
-    """``D_prev = (D @ W.T) * f'(A_prev)``; A_prev and D_prev sit at ``prev_off``."""
+    """``D_prev = (D @ W.T) * f'(A_prev)``; A_prev and D_prev sit at ``prev_off``.
+    For an activation of ``activations.needs_pre``, D_prev holds Z on entry
+    (``forward_layer(pre=...)``) and f' is taken from it."""
     gemm(Operand(D, d_off, n_out, False), Operand(params, w_off, n_out, True),
          Operand(D_prev, prev_off, n_in, False), rows, n_in, n_out,
-         Epilogue(BACKPROP, 0, acts, code, False))
+         Epilogue(BACKPROP, 0, acts, code, False, False))
 
 
-def forward(net, A, a_off, rows, acts, act_off):
+def forward(net, A, a_off, rows, acts, act_off, deltas=None):
     """Every layer's outputs for ``rows`` input rows (flat ``A`` at ``a_off``)
     into ``acts`` (layer ``i`` at ``act_off[i]``); a softmax output is left
     un-normalised (see ``forward_layer``). ``net`` is a ``Net`` whose params
-    are on the device and whose layout fields are Python lists."""
+    are on the device and whose layout fields are Python lists. When training
+    (``deltas`` given) an activation of ``activations.needs_pre``, hidden
+    pre-activations go to ``deltas`` for ``backward``."""
     u = net.units
+    keep_pre = deltas is not None and activations.needs_pre.py_func(net.hidden_code)
     for i in range(len(u) - 1):
         src, src_off = (A, a_off) if i == 0 else (acts, act_off[i - 1])
-        code = net.out_code if i == len(u) - 2 else net.hidden_code
+        hidden = i < len(u) - 2
         forward_layer(src, src_off, rows, u[i], net.params, net.coef_off[i], net.inter_off[i],
-                      u[i + 1], code, acts, act_off[i])
+                      u[i + 1], net.hidden_code if hidden else net.out_code, acts, act_off[i],
+                      deltas if hidden and keep_pre else None)
 
 
 def backward(net, A, a_off, rows, acts, deltas, act_off, grad, accumulate):

@@ -21,12 +21,13 @@ def row_index(order, start, r, contiguous):
 def dense_block(inputs, block, xbuf):
     """The block's dense input rows: a view of X when contiguous, else gathered
     into ``xbuf``."""
+    X = inputs.X
     if block.contiguous:
-        return inputs.X[block.start:block.stop]
-    rows = block.stop - block.start
-    out = xbuf[:rows]
-    for r in range(rows):
-        out[r, :] = inputs.X[block.order[block.start + r], :]
+        return X[block.start:block.stop]
+    order, start = block.order, block.start
+    out = xbuf[:block.stop - start]
+    for r in range(out.shape[0]):
+        out[r, :] = X[order[start + r], :]
     return out
 
 
@@ -34,12 +35,14 @@ def dense_block(inputs, block, xbuf):
 def csr_product(inputs, block, M, out, transpose):
     """``out = X[rows] @ M`` for the block's CSR rows, or, with ``transpose``,
     ``out = X[rows].T @ M`` (M then has one row per block row)."""
+    indptr, indices, data = inputs.indptr, inputs.indices, inputs.data
+    order, start, contiguous = block.order, block.start, block.contiguous
     out[:, :] = 0
-    for r in range(block.stop - block.start):
-        row = row_index(block.order, block.start, r, block.contiguous)
-        for k in range(inputs.indptr[row], inputs.indptr[row + 1]):
-            v = inputs.data[k]
-            feat = inputs.indices[k]
+    for r in range(block.stop - start):
+        row = row_index(order, start, r, contiguous)
+        for k in range(indptr[row], indptr[row + 1]):
+            v = data[k]
+            feat = indices[k]
             if transpose:
                 for j in range(out.shape[1]):
                     out[feat, j] += v * M[r, j]

@@ -6,18 +6,27 @@ Notation (for layer ``i`` with input ``A`` of shape (rows, n_in)):
     (O)  delta_out = w (p - y)                        canonical link (``losses.py``)
     (B)  dW = A.T @ delta,  db = sum_rows(delta)      unnormalised gradient sums
          delta_prev = (delta @ W.T) * f'(A)           derivative from the output A
+                                                      (or from Z, see below)
 
 The network is a ``Net`` bundle (see ``bundles.py`` for the flat parameter
 layout). Activations and deltas of a block of at most ``max_rows`` rows live in
 the flat ``Scratch`` buffers; layer ``i`` occupies ``act_off[i] : act_off[i] +
 rows * units[i+1]``. Nothing here allocates per block.
+
+Activations whose f' needs the pre-activation Z (``activations.needs_pre``:
+GELU, SiLU) cost no extra memory: while training, the forward pass keeps each
+hidden layer's Z in that layer's slot of ``deltas`` (unused until the backward
+pass reaches it), and the backward pass computes ``delta @ W.T`` into the
+layer's slot of ``acts`` (no longer needed once dW is known) before writing
+``delta_prev = (delta @ W.T) * f'(Z)`` over Z. Other activations run exactly
+as before.
 """
 
 import numpy as np
 
 from ..config import SMALL_GEMM
 from . import kernel
-from .activations import RELU, SOFTMAX, activate, derivative, softmax_row
+from .activations import RELU, SOFTMAX, activate, derivative, needs_pre, softmax_row
 from .inputs import csr_product, dense_block, row_index
 from .losses import delta_and_loss
 
@@ -72,9 +81,12 @@ def activation_offsets(units, max_rows):
 
 
 @kernel
-def bias_activate(Z, b, code):
-    """In place: ``Z = f(Z + b)`` row by row; SOFTMAX normalises each row."""
+def bias_activate(Z, b, code, pre):
+    """In place: ``Z = f(Z + b)`` row by row; SOFTMAX normalises each row. When
+    ``pre`` has rows (training an activation of ``needs_pre``), ``Z + b`` is
+    also kept there."""
     rows, cols = Z.shape
+    keep = pre.shape[0] > 0
     for r in range(rows):
         if code == SOFTMAX:
             for j in range(cols):
@@ -83,6 +95,11 @@ def bias_activate(Z, b, code):
         elif code == RELU:  # constant code: the loop vectorises
             for j in range(cols):
                 Z[r, j] = activate(Z[r, j] + b[j], RELU)
+        elif keep:
+            for j in range(cols):
+                z = Z[r, j] + b[j]
+                pre[r, j] = z
+                Z[r, j] = activate(z, code)
         else:
             for j in range(cols):
                 Z[r, j] = activate(Z[r, j] + b[j], code)
@@ -90,8 +107,10 @@ def bias_activate(Z, b, code):
 
 @kernel
 def forward(inputs, block, net, act_off, scratch):
-    """(F) for every layer; outputs go to ``scratch.acts``. Returns the block's
-    dense input rows (unused for CSR), which ``backward`` needs."""
+    """(F) for every layer; outputs go to ``scratch.acts`` (and, for training
+    an activation of ``needs_pre``, hidden pre-activations to
+    ``scratch.deltas``: prediction passes an empty ``deltas``). Returns the
+    block's dense input rows (unused for CSR), which ``backward`` needs."""
     rows = block.stop - block.start
     units = net.units
     n_layers = units.shape[0] - 1
@@ -103,13 +122,17 @@ def forward(inputs, block, net, act_off, scratch):
     else:
         A0 = dense_block(inputs, block, scratch.xbuf)
         gemm(A0, W, Z)
+    keep_pre = needs_pre(net.hidden_code) and scratch.deltas.shape[0] > 0
     for i in range(n_layers):
         Z = layer_view(scratch.acts, act_off[i], rows, units[i + 1])
         if i > 0:
             A = layer_view(scratch.acts, act_off[i - 1], rows, units[i])
             gemm(A, coef_view(net.params, net, i), Z)
+        hidden = i < n_layers - 1
+        pre = layer_view(scratch.deltas, act_off[i], rows if hidden and keep_pre else 0,
+                         units[i + 1])
         bias_activate(Z, intercept_view(net.params, net, i),
-                      net.out_code if i == n_layers - 1 else net.hidden_code)
+                      net.hidden_code if hidden else net.out_code, pre)
     return A0
 
 
@@ -117,15 +140,16 @@ def forward(inputs, block, net, act_off, scratch):
 def output_delta(P, targets, block, loss, delta):
     """(O) ``delta = w (P - Y)``; returns (sum_rows w * sum_j loss_term, sum_rows w)."""
     rows, cols = P.shape
+    Y, sw, weighted = targets
+    order, start, contiguous = block.order, block.start, block.contiguous
     total = 0.0
     weight_sum = 0.0
     for r in range(rows):
-        row = row_index(block.order, block.start, r, block.contiguous)
-        w = targets.sw[row] if targets.weighted else 1.0
+        row = row_index(order, start, r, contiguous)
+        w = sw[row] if weighted else 1.0
         row_loss = 0.0
         for j in range(cols):
-            delta[r, j], term = delta_and_loss(P[r, j], targets.Y[row, j], w, loss.code,
-                                               loss.eps)
+            delta[r, j], term = delta_and_loss(P[r, j], Y[row, j], w, loss.code, loss.eps)
             row_loss += term
         total += w * row_loss
         weight_sum += w
@@ -157,10 +181,18 @@ def backward(inputs, block, A0, net, act_off, scratch):
         if i > 0:
             D_prev = layer_view(deltas, act_off[i - 1], rows, units[i])
             A_prev = layer_view(acts, act_off[i - 1], rows, units[i])
-            gemm(D, coef_view(net.params, net, i).T, D_prev)
-            for r in range(rows):
-                for j in range(units[i]):
-                    D_prev[r, j] *= derivative(A_prev[r, j], net.hidden_code)
+            code = net.hidden_code
+            if needs_pre(code):  # D_prev holds Z; the product goes to A_prev's slot
+                gemm(D, coef_view(net.params, net, i).T, A_prev)
+                for r in range(rows):
+                    for j in range(units[i]):
+                        z = D_prev[r, j]  # f' of these codes reads z only
+                        D_prev[r, j] = A_prev[r, j] * derivative(z, z, code)
+            else:
+                gemm(D, coef_view(net.params, net, i).T, D_prev)
+                for r in range(rows):
+                    for j in range(units[i]):
+                        D_prev[r, j] *= derivative(A_prev[r, j], A_prev[r, j], code)
 
 
 @kernel

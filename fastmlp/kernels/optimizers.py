@@ -9,10 +9,12 @@ Equations (``lr_t`` the step size, ``g`` the finished gradient):
                p -= lr_t m / (sqrt(v) + eps),  lr_t = lr sqrt(1 - b2^t) / (1 - b1^t)
                (Kingma & Ba, Algorithm 1, bias correction folded into lr_t)
 
-``finished_gradient`` (G), ``updated`` (S, A) and ``update_param`` are scalar
-inlined helpers, so the per-sample path can update each weight the moment its
-gradient is known and the CUDA kernel runs the same code per thread;
-``finish_and_step`` applies (G) and one step to the whole vector.
+``finished_gradient`` (G) and ``updated`` (S, A) are inlined scalar helpers,
+so the per-sample path can update each weight the moment its gradient is known
+and the CUDA kernel runs the same code per thread; ``finish_and_step`` applies
+(G) and one step to the whole vector. Hot loops call them with scalars only:
+an inlined helper that takes arrays costs reference counting on every call,
+which made the per-sample path 10x slower when the step took the arrays.
 
 To add an optimizer: a code below, its state rows in ``solvers.py``, a branch in
 ``updated`` (and a loop in ``finish_and_step`` so the branch is loop-invariant).
@@ -102,16 +104,6 @@ def updated(p, s0, s1, g, code, lr_t, th):
     return p + v, v, v
 
 
-@kernel(inline="always")
-def update_param(params, s0, s1, k, g, code, lr_t, th, plain_sgd):
-    """One step of ``params[k]`` with state ``s0[k]``, ``s1[k]``. ``plain_sgd``
-    (sgd without momentum) is ``p -= lr g``, leaving the velocity untouched."""
-    if plain_sgd:
-        params[k] = params[k] - lr_t * g
-    else:
-        params[k], s0[k], s1[k] = updated(params[k], s0[k], s1[k], g, code, lr_t, th)
-
-
 @kernel
 def finish_and_step(net, grad, alpha, weight_sum, solver, lr_t):
     """(G) on the summed gradient ``grad``, then one step with ``solver`` in one
@@ -132,14 +124,14 @@ def finish_and_step(net, grad, alpha, weight_sum, solver, lr_t):
     # one loop per solver (the code is then a constant and the loop vectorises)
     if solver.code == ADAM:
         for k in range(params.shape[0]):
-            g = finished_gradient(grad[k], params[k], alpha_c if k < n_coef else zero,
-                                  sw_c, True)
-            update_param(params, s0, s1, k, g, ADAM, lr_c, th, False)
+            w = params[k]
+            g = finished_gradient(grad[k], w, alpha_c if k < n_coef else zero, sw_c, True)
+            params[k], s0[k], s1[k] = updated(w, s0[k], s1[k], g, ADAM, lr_c, th)
     elif solver.code == SGD:
         for k in range(params.shape[0]):
-            g = finished_gradient(grad[k], params[k], alpha_c if k < n_coef else zero,
-                                  sw_c, True)
-            update_param(params, s0, s0, k, g, SGD, lr_c, th, False)
+            w = params[k]
+            g = finished_gradient(grad[k], w, alpha_c if k < n_coef else zero, sw_c, True)
+            params[k], s0[k], s0[k] = updated(w, s0[k], s0[k], g, SGD, lr_c, th)
     else:
         for k in range(params.shape[0]):
             grad[k] = finished_gradient(grad[k], params[k], alpha_c if k < n_coef else zero,

@@ -34,11 +34,12 @@ def predict_rows(X, net):
     n_layers = net.units.shape[0] - 1
     lay_off = row_offsets(net.units)
     acts = np.empty(lay_off[n_layers + 1], dtype=net.params.dtype)
+    pre = np.empty_like(acts)
     out = np.empty((X.shape[0], net.units[n_layers]), dtype=net.params.dtype)
     for row in range(X.shape[0]):
         for k in range(net.units[0]):
             acts[k] = X[row, k]
-        forward_row(net, lay_off, acts)
+        forward_row(net, lay_off, acts, pre)
         for j in range(net.units[n_layers]):
             out[row, j] = acts[lay_off[n_layers] + j]
     return out

@@ -4,7 +4,9 @@ At batch size 1, or when layers are so small that a BLAS call costs more than
 its arithmetic, the mini-batch kernels' matrix calls are pure overhead. Here a
 row's values live in two small vectors, ``acts`` and ``deltas``, holding the
 input row followed by every layer's outputs (offsets ``lay_off``), and each
-layer is a loop over the flat parameter vector:
+layer is a loop over the flat parameter vector (``deltas`` keeps a hidden
+unit's pre-activation z until its delta replaces it, for the activations whose
+f' needs z):
 
     forward   a_next[j] = f(b[j] + sum_k a[k] W[k, j])
     backward  gW[k, j] += a[k] delta[j];  gb[j] += delta[j]
@@ -17,8 +19,11 @@ per-sample SGD loop, for any depth, activation, loss and optimizer.
 
 The epoch is one function on purpose: helpers that take arrays cost reference
 counting on every call, which at ~100 ns per sample is most of the budget; the
-inlined helpers (activate, derivative, delta_and_loss,
-finished_gradient, update_param) inline for free.
+scalar helpers (activate, derivative, delta_and_loss, finished_gradient,
+updated) inline for free. The optimizer step is spelled out at its three
+sites (each weight of a single-output layer, of a wider layer, each
+intercept) for the same reason: plain sgd must not touch the velocity, and a
+helper taking the arrays costs reference counting per weight (measured: 10x).
 """
 
 import math
@@ -26,7 +31,7 @@ import math
 import numpy as np
 
 from . import kernel
-from .activations import IDENTITY, RELU, SOFTMAX, activate, derivative, softmax_row
+from .activations import IDENTITY, RELU, SOFTMAX, activate, derivative, needs_pre, softmax_row
 from .inputs import load_row, row_index
 from .losses import accumulated_loss, delta_and_loss, sum_of_squares
 from .optimizers import (
@@ -36,7 +41,7 @@ from .optimizers import (
     finished_gradient,
     next_step_size,
     typed_hyper,
-    update_param,
+    updated,
 )
 
 
@@ -50,14 +55,16 @@ def row_offsets(units):
 
 
 @kernel(inline="always")
-def forward_row(net, lay_off, acts):
+def forward_row(net, lay_off, acts, pre):
     """Forward pass of the row in ``acts[:units[0]]``; layer i's outputs go to
-    ``acts[lay_off[i + 1]:]``."""
-    params, units = net.params, net.units
+    ``acts[lay_off[i + 1]:]``. For an activation of ``needs_pre``, hidden
+    pre-activations go to the same offsets of ``pre`` (the row's deltas, unused
+    until the backward pass reaches them)."""
+    params, units, coef_off, inter_off = net.params, net.units, net.coef_off, net.inter_off
     n_layers = units.shape[0] - 1
     for i in range(n_layers):
         n_in, n_out = units[i], units[i + 1]
-        ia, oa, w0, b0 = lay_off[i], lay_off[i + 1], net.coef_off[i], net.inter_off[i]
+        ia, oa, w0, b0 = lay_off[i], lay_off[i + 1], coef_off[i], inter_off[i]
         if n_out == 1:  # a dot product: W's single column is contiguous
             z = params[b0]
             for k in range(n_in):
@@ -78,6 +85,10 @@ def forward_row(net, lay_off, acts):
         elif code == RELU:  # the common case, with a constant code: vectorises
             for j in range(n_out):
                 acts[oa + j] = activate(acts[oa + j], RELU)
+        elif needs_pre(code) and i < n_layers - 1:
+            for j in range(n_out):
+                pre[oa + j] = acts[oa + j]
+                acts[oa + j] = activate(pre[oa + j], code)
         elif code != IDENTITY:
             for j in range(n_out):
                 acts[oa + j] = activate(acts[oa + j], code)
@@ -98,7 +109,9 @@ def run_epoch_rows(inputs, targets, batches, net, loss, solver, scratch):
     deltas = np.empty_like(acts)
     out_a = lay_off[n_layers]
     fused = batches.size == 1
-    weighted = targets.weighted
+    Y, sw, weighted = targets
+    coef_off, inter_off, hidden_code = net.coef_off, net.inter_off, net.hidden_code
+    keep_pre = needs_pre(hidden_code)  # deltas[...] holds z until overwritten
     code = solver.code
     th = typed_hyper(solver.hyper, params)
     alpha_c = cast_like(params, loss.alpha)
@@ -121,14 +134,14 @@ def run_epoch_rows(inputs, targets, batches, net, loss, solver, scratch):
         squares = 0.0
         for r in range(start, stop):
             row = row_index(order, 0, r, batches.contiguous)
-            w = targets.sw[row] if weighted else 1.0
+            w = sw[row] if weighted else 1.0
             w_c = cast_like(params, w)
             load_row(inputs, row, units[0], acts)
-            forward_row(net, lay_off, acts)
+            forward_row(net, lay_off, acts, deltas)
             row_loss = 0.0
             for j in range(n_outputs):
-                deltas[out_a + j], term = delta_and_loss(acts[out_a + j], targets.Y[row, j],
-                                                         w_c, loss.code, loss.eps)
+                deltas[out_a + j], term = delta_and_loss(acts[out_a + j], Y[row, j], w_c,
+                                                         loss.code, loss.eps)
                 row_loss += term
             total += w * row_loss
             weight_sum += w
@@ -137,17 +150,22 @@ def run_epoch_rows(inputs, targets, batches, net, loss, solver, scratch):
             # backward (fused: update each parameter once its gradient is known)
             for i in range(n_layers - 1, -1, -1):
                 n_in, n_out = units[i], units[i + 1]
-                ia, oa, w0, b0 = lay_off[i], lay_off[i + 1], net.coef_off[i], net.inter_off[i]
+                ia, oa, w0, b0 = lay_off[i], lay_off[i + 1], coef_off[i], inter_off[i]
                 if n_out == 1:  # one delta: no inner loop over outputs
                     d = deltas[oa]
                     for k in range(n_in):
                         a = acts[ia + k]
                         wk = params[w0 + k]
                         if i > 0:
-                            deltas[ia + k] = wk * d * derivative(a, net.hidden_code)
+                            deltas[ia + k] = wk * d * derivative(
+                                a, deltas[ia + k] if keep_pre else a, hidden_code)
                         if fused:  # (unweighted rows divide by 1: skipped)
                             g = finished_gradient(a * d, wk, alpha_c, w_c, weighted)
-                            update_param(params, s0, s1, w0 + k, g, code, lr_c, th, plain_sgd)
+                            if plain_sgd:
+                                params[w0 + k] = wk - lr_c * g
+                            else:
+                                params[w0 + k], s0[w0 + k], s1[w0 + k] = updated(
+                                    wk, s0[w0 + k], s1[w0 + k], g, code, lr_c, th)
                         else:
                             grad[w0 + k] += a * d
                 else:
@@ -161,19 +179,28 @@ def run_epoch_rows(inputs, targets, batches, net, loss, solver, scratch):
                                 wk = params[base + j]
                                 back += wk * d
                                 g = finished_gradient(a * d, wk, alpha_c, w_c, weighted)
-                                update_param(params, s0, s1, base + j, g, code, lr_c, th,
-                                             plain_sgd)
+                                if plain_sgd:
+                                    params[base + j] = wk - lr_c * g
+                                else:
+                                    params[base + j], s0[base + j], s1[base + j] = updated(
+                                        wk, s0[base + j], s1[base + j], g, code, lr_c, th)
                         else:
                             for j in range(n_out):
                                 d = deltas[oa + j]
                                 back += params[base + j] * d
                                 grad[base + j] += a * d
                         if i > 0:
-                            deltas[ia + k] = back * derivative(a, net.hidden_code)
+                            deltas[ia + k] = back * derivative(
+                                a, deltas[ia + k] if keep_pre else a, hidden_code)
                 for j in range(n_out):  # intercepts
                     if fused:
-                        g = finished_gradient(deltas[oa + j], params[b0 + j], zero, w_c, True)
-                        update_param(params, s0, s1, b0 + j, g, code, lr_c, th, plain_sgd)
+                        b = params[b0 + j]
+                        g = finished_gradient(deltas[oa + j], b, zero, w_c, True)
+                        if plain_sgd:
+                            params[b0 + j] = b - lr_c * g
+                        else:
+                            params[b0 + j], s0[b0 + j], s1[b0 + j] = updated(
+                                b, s0[b0 + j], s1[b0 + j], g, code, lr_c, th)
                     else:
                         grad[b0 + j] += deltas[oa + j]
         if not fused:

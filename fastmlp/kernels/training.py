@@ -48,6 +48,7 @@ def loss_grad(inputs, targets, net, loss, chunk_rows, scratch, grad):
     n_outputs = net.units[net.units.shape[0] - 1]
     act_off = activation_offsets(net.units, chunk_rows)
     order = np.empty(0, dtype=np.int64)
+    chunk_grad = scratch.grad
     grad[:] = 0
     total = 0.0
     weight_sum = 0.0
@@ -57,6 +58,6 @@ def loss_grad(inputs, targets, net, loss, chunk_rows, scratch, grad):
         total += t
         weight_sum += w
         for k in range(grad.shape[0]):
-            grad[k] += scratch.grad[k]
+            grad[k] += chunk_grad[k]
     squares = finish_and_step(net, grad, loss.alpha, weight_sum, no_update(net.params), 0.0)
     return batch_loss(total, weight_sum, squares, loss.alpha, loss.code, n_outputs)

@@ -34,7 +34,7 @@ def bundle_types(dtype):
     operand = typeof(Operand(flat, 0, 0, False))
     return {
         "a": operand, "b": operand, "c": operand,
-        "epi": typeof(Epilogue(0, 0, flat, 0, False)),
+        "epi": typeof(Epilogue(0, 0, flat, 0, False, False)),
         "targets": typeof(Targets(flat.reshape(1, 1), np.empty(1), False)),
         "block": typeof(Block(np.empty(1, dtype=np.int64), 0, 0, False)),
         "loss": typeof(LossSpec(0, 0.0, 0.0)),

@@ -111,6 +111,20 @@ def test_grid_covers_every_solver_activation_pair():
     assert len(pairs) == len(SOLVERS) * len(ACTIVATIONS)
 
 
+@pytest.mark.parametrize("solver", SOLVERS)
+@pytest.mark.parametrize("activation", ["elu", "leaky_relu", "gelu", "softplus", "silu"])
+def test_new_activations_match_cpu(solver, activation, record_diff):
+    """The activations beyond scikit-learn's, on every solver, with two hidden
+    layers (GELU and SiLU keep z between the passes) and He initialisation."""
+    X, y = make_data("multiclass", np.float64)
+    params = dict(solver=solver, activation=activation, hidden_layer_sizes=(4, 3),
+                  max_iter=3, learning_rate_init=0.05, alpha=1e-3, init="he_normal")
+    if solver != "lbfgs":
+        params["batch_size"] = 12
+    cpu, gpu = fit_both("multiclass", X, y, **params)
+    assert_same_model(cpu, gpu, X, np.float64, record_diff)
+
+
 def test_sample_weight_unshuffled_plain_momentum(record_diff):
     """sgd without Nesterov, invscaling schedule, weighted rows in their own order."""
     X, y = make_data("multiclass", np.float64, seed=1)

@@ -24,7 +24,8 @@ from cuda_twins import (
 )
 
 ROWS, N_IN, N_OUT = 9, 7, 6  # with tile 4: 3 x 2 output blocks, 2-3 tiles along k
-HIDDEN = [ref.IDENTITY, ref.LOGISTIC, ref.TANH, ref.RELU]
+HIDDEN = list(ref.HIDDEN_ACTIVATIONS.values())
+NEEDS_PRE = (ref.GELU, ref.SILU)
 LOSSES = [ref.SQUARED_ERROR, ref.POISSON, ref.LOG_LOSS, ref.BINARY_LOG_LOSS]
 
 
@@ -73,6 +74,25 @@ def test_forward_layer_tile3(tile3):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+def test_forward_layer_keeps_pre_activations(dtype):
+    """With ``pre``, Z = A @ W + b is also written there (and nowhere else)."""
+    rng = rng_for("forward-pre", np.dtype(dtype).name)
+    A = random(rng, (ROWS, N_IN), dtype)
+    W = random(rng, (N_IN, N_OUT), dtype)
+    b = random(rng, N_OUT, dtype)
+    params = to_device(flat_buffer({0: W, W.size: b}, dtype, W.size + N_OUT))
+    C = to_device(flat_buffer({}, dtype, 1 + ROWS * N_OUT))
+    pre = to_device(flat_buffer({}, dtype, 1 + ROWS * N_OUT))
+    kern.forward_layer(to_device(A.ravel()), 0, ROWS, N_IN, params, 0, W.size, N_OUT,
+                       ref.GELU, C, 1, pre)
+    Z = A.astype(np.float64) @ W + b
+    got_pre, got_C = pre.copy_to_host(), C.copy_to_host()
+    assert untouched(got_pre, 1, ROWS * N_OUT)
+    assert_close(got_pre[1:].reshape(ROWS, N_OUT), Z, dtype)
+    assert_close(got_C[1:].reshape(ROWS, N_OUT), ref.activate(Z, ref.GELU), dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("accumulate", [False, True])
 def test_weight_grad(dtype, accumulate):
     """dW = A.T @ D and db = sum_rows D, written or added into the flat gradient."""
@@ -97,20 +117,25 @@ def test_weight_grad(dtype, accumulate):
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("code", HIDDEN)
 def test_backprop_delta(dtype, code):
-    """D_prev = (D @ W.T) * f'(A_prev), with A_prev = f(Z) a real activation output."""
+    """D_prev = (D @ W.T) * f'(A_prev), with A_prev = f(Z) a real activation output
+    (and Z waiting in D_prev's slot for the activations whose f' needs it)."""
     rng = rng_for("backprop", code, np.dtype(dtype).name)
     D = random(rng, (ROWS, N_OUT), dtype)
     W = random(rng, (N_IN, N_OUT), dtype)
-    A_prev = ref.activate(random(rng, (ROWS, N_IN), dtype), code).astype(dtype)
+    Z = random(rng, (ROWS, N_IN), dtype)
+    A_prev = ref.activate(Z.astype(np.float64), code).astype(dtype)
     prev_off = 3
     acts = to_device(flat_buffer({prev_off: A_prev}, dtype, prev_off + A_prev.size + 2))
-    deltas = to_device(flat_buffer({prev_off + A_prev.size + 2: D}, dtype,
-                                   prev_off + A_prev.size + 2 + D.size))
+    blocks = {prev_off + A_prev.size + 2: D}
+    if code in NEEDS_PRE:
+        blocks[prev_off] = Z
+    deltas = to_device(flat_buffer(blocks, dtype, prev_off + A_prev.size + 2 + D.size))
     kern.backprop_delta(deltas, prev_off + A_prev.size + 2, ROWS, N_OUT,
                         to_device(flat_buffer({5: W}, dtype, 5 + W.size)), 5, N_IN, acts,
                         prev_off, code, deltas)
     got = deltas.copy_to_host()[prev_off : prev_off + A_prev.size].reshape(ROWS, N_IN)
-    expected = (D.astype(np.float64) @ W.T) * ref.derivative(A_prev.astype(np.float64), code)
+    expected = (D.astype(np.float64) @ W.T) * ref.derivative(A_prev.astype(np.float64), code,
+                                                             Z.astype(np.float64))
     assert_close(got, expected, dtype)
 
 
