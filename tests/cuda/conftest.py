@@ -13,6 +13,7 @@ shapes still span several thread blocks and the run stays short.
 
 import os
 import sys
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -50,6 +51,43 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if HERE in Path(str(item.fspath)).parents and "without_gpu" not in item.keywords:
             item.add_marker(skip)
+
+
+def thread_safe_shared_arrays():
+    """Make the simulator's ``cuda.shared.array`` allocation thread-safe.
+
+    The simulator creates a block's shared array when the first of its threads
+    reaches the line, with an unlocked look-up-then-store: two threads that
+    interleave there get two different arrays, and a reduction or a tiled
+    product then silently sums the wrong values (seen on a loaded machine).
+    This does the same allocation under a lock, keyed as the simulator keys it
+    (file and line of the caller).
+    """
+    from numba.core import types
+    from numba.cuda.simulator import kernelapi
+    from numba.np import numpy_support
+
+    original = kernelapi.FakeCUDAShared.array
+    lock = threading.Lock()
+
+    def array(self, shape, dtype):
+        if shape == 0:  # dynamic shared memory: one buffer, no allocation
+            return original(self, shape, dtype)
+        if isinstance(dtype, types.Type):
+            dtype = numpy_support.as_dtype(dtype)
+        caller = sys._getframe(1)
+        key = (caller.f_code.co_filename, caller.f_lineno)
+        with lock:
+            res = self._allocations.get(key)
+            if res is None:
+                res = self._allocations[key] = np.empty(shape, dtype)
+        return res
+
+    kernelapi.FakeCUDAShared.array = array
+
+
+if SIMULATOR:
+    thread_safe_shared_arrays()
 
 
 @pytest.fixture(scope="session", autouse=True)
