@@ -4,6 +4,7 @@ import numpy as np
 
 from .kernels.activations import ACTIVATION_CODES
 from .kernels.bundles import Net
+from .layout import check_layers, validate_network
 
 
 class Network:
@@ -61,12 +62,25 @@ class Network:
 
     @classmethod
     def from_arrays(cls, coefs, intercepts, activation, out_activation):
-        """Pack per-layer arrays (e.g. assigned by a user) into a new Network."""
-        units = [coefs[0].shape[0]] + [c.shape[1] for c in coefs]
+        """Pack per-layer arrays (e.g. assigned by a user) into a new Network;
+        ValueError (``layout.check_layers``) when their shapes do not chain."""
+        units = check_layers(coefs, intercepts)
         dtype = np.result_type(*coefs, *intercepts)
+        if dtype not in (np.float32, np.float64):
+            dtype = np.dtype(np.float64)  # integer arrays, float16: as scikit-learn computes
         params = np.concatenate([np.ravel(a) for a in list(coefs) + list(intercepts)]).astype(
             dtype, copy=False)
         return cls(units, activation, out_activation, params)
+
+    def __setstate__(self, state):
+        """Unpickling checks the restored layout (``layout.validate_network``)."""
+        self.__dict__.update(state)
+        validate_network(self)
+
+    def check(self, n_features=None, n_outputs=None):
+        """``layout.validate_network(self, n_features, n_outputs)``: ValueError when
+        the layout disagrees with itself or with the given data widths."""
+        validate_network(self, n_features, n_outputs)
 
     def bundle(self):
         """The network as the kernels take it (a ``kernels.bundles.Net``)."""

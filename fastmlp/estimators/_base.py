@@ -5,6 +5,7 @@ learning-rate schedules, verbose output and loss_curve_. The arithmetic runs in 
 backend (``fastmlp.backends``); this module only sees epoch boundaries.
 """
 
+import operator
 import warnings
 from abc import ABC, abstractmethod
 from contextlib import contextmanager
@@ -20,8 +21,10 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, vali
 
 from ..backends import get_backend, resolve_device
 from ..kernels.losses import BINARY_LOG_LOSS, LOG_LOSS, POISSON, SQUARED_ERROR
+from ..layout import validate_fitted_state
 from ..network import Network
 from ..solvers import StochasticOptimizer, check_lbfgs_result, minimize_lbfgs
+from ._memory import check_fit_memory
 
 _STOCHASTIC_SOLVERS = ("sgd", "adam")
 _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
@@ -29,6 +32,12 @@ _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 _NON_FINITE_MESSAGE = (
     "Solver produced non-finite parameter weights. The input data may"
     " contain large values and need to be preprocessed."
+)
+
+_ZERO_WEIGHT_MESSAGE = (
+    "Weights sum to zero, can't be normalized: the sample weights of the rows of a "
+    "mini-batch ({} rows) are all zero. Drop the zero-weight rows, use a larger "
+    "batch_size, or shuffle=True."
 )
 
 _LOSS_CODES = {
@@ -52,6 +61,15 @@ def unchanged_on_error(estimator):
         estimator.__dict__.clear()
         estimator.__dict__.update(saved)
         raise
+
+
+def _check_batch_weights(sample_weight, order, batch_size):
+    """ZeroDivisionError, as scikit-learn's, when the sample weights of a
+    mini-batch of this epoch (rows ``order``) sum to zero."""
+    sums = np.add.reduceat(sample_weight[order], np.arange(0, order.shape[0], batch_size))
+    if np.any(sums == 0):
+        raise ZeroDivisionError(_ZERO_WEIGHT_MESSAGE.format(
+            min(batch_size, order.shape[0])))
 
 
 class BaseMLP(BaseEstimator, ABC):
@@ -131,12 +149,20 @@ class BaseMLP(BaseEstimator, ABC):
 
     # ------------------------------------------------------------- network
     def _current_network(self):
-        """The fitted network; rebuilt from coefs_/intercepts_ if a user replaced them."""
+        """The fitted network; rebuilt from coefs_/intercepts_ if a user replaced
+        them, and then checked against the fitted attributes
+        (``layout.validate_fitted_state``). ValueError when they disagree."""
         network = getattr(self, "_network", None)
-        if network is not None and network.views_of_params(self.coefs_, self.intercepts_):
+        coefs, intercepts = getattr(self, "coefs_", None), getattr(self, "intercepts_", None)
+        if (network is not None and isinstance(coefs, list) and isinstance(intercepts, list)
+                and network.views_of_params(coefs, intercepts)):
+            if getattr(self, "n_features_in_", None) != network.units[0]:  # edited
+                validate_fitted_state(self, network)
             return network
-        return Network.from_arrays(self.coefs_, self.intercepts_, self.activation,
-                                   self.out_activation_)
+        network = Network.from_arrays(coefs, intercepts, self.activation,
+                                      getattr(self, "out_activation_", None))
+        validate_fitted_state(self, network)
+        return network
 
     def _set_network(self, network):
         self._network = network
@@ -154,10 +180,14 @@ class BaseMLP(BaseEstimator, ABC):
         return state
 
     def __setstate__(self, state):
+        """Restore a pickled estimator and check the fitted state it holds
+        (ValueError naming the inconsistent attribute)."""
         super().__setstate__(state)
         if "_network" in state and "coefs_" not in state:
             self.coefs_ = self._network.coefs
             self.intercepts_ = self._network.intercepts
+        if "_network" in state or "coefs_" in state or "intercepts_" in state:
+            validate_fitted_state(self, self._current_network())
 
     # ----------------------------------------------------------------- fit
     def _hidden_layer_list(self):
@@ -167,6 +197,15 @@ class BaseMLP(BaseEstimator, ABC):
         sizes = list(sizes)
         if np.any(np.array(sizes) <= 0):
             raise ValueError("hidden_layer_sizes must be > 0, got %s." % sizes)
+        for size in sizes:
+            try:
+                operator.index(size)  # ints and NumPy integers; 10.5 or 10.0 are not
+            except TypeError:
+                raise TypeError(
+                    f"hidden_layer_sizes must contain integers, got {size!r} "
+                    f"({type(size).__name__}) in {self.hidden_layer_sizes!r}: "
+                    f"'{type(size).__name__}' object cannot be interpreted as an integer."
+                ) from None
         return [int(s) for s in sizes]
 
     def _backend(self):
@@ -181,6 +220,7 @@ class BaseMLP(BaseEstimator, ABC):
         if sample_weight is not None:
             sample_weight = _check_sample_weight(sample_weight, X)
         units = [X.shape[1]] + hidden_layer_sizes + [Y.shape[1]]
+        check_fit_memory(units, X.dtype, self.solver, X.shape[0], self.batch_size)
         self._random_state = check_random_state(self.random_state)
 
         if first_pass:
@@ -300,6 +340,8 @@ class BaseMLP(BaseEstimator, ABC):
 
         trainer = backend.Trainer(network, X, Y, sample_weight,
                                   _LOSS_CODES[self.out_activation_], self.alpha, batch_size)
+        # rows of zero weight could fill a mini-batch: checked per epoch, before it runs
+        zero_weights = sample_weight is not None and not np.all(sample_weight != 0)
         self.loss_curve_ = list(self.loss_curve_)
         if validation is not None:
             self.validation_scores_ = list(self.validation_scores_)
@@ -312,9 +354,14 @@ class BaseMLP(BaseEstimator, ABC):
                     permutation = np.arange(n_samples)
                     self._random_state.shuffle(permutation)
                     sample_idx = sample_idx[permutation]
+                if zero_weights:
+                    _check_batch_weights(sample_weight, sample_idx, batch_size)
                 accumulated = trainer.run_epoch(sample_idx if self.shuffle else None, optimizer)
                 if not np.isfinite(accumulated):
-                    raise ValueError(_NON_FINITE_MESSAGE)
+                    if validation is None:
+                        raise ValueError(_NON_FINITE_MESSAGE)
+                    self._diverged(accumulated, n_samples)
+                    break
                 self.n_iter_ += 1
                 self.loss_ = float(accumulated) / n_samples
                 self.t_ += n_samples
@@ -361,11 +408,34 @@ class BaseMLP(BaseEstimator, ABC):
         if validation is not None:
             network.params[:] = best_params
 
+    def _diverged(self, accumulated, n_samples):
+        """With early stopping, a non-finite epoch loss ends training as in
+        scikit-learn: the epoch is recorded (loss NaN or inf, validation score
+        NaN) and the best weights seen are kept; fastmlp stops at once instead of
+        running the remaining epochs on non-finite weights, and warns."""
+        self.n_iter_ += 1
+        self.loss_ = float(accumulated) / n_samples
+        self.t_ += n_samples
+        self.loss_curve_.append(self.loss_)
+        self.validation_scores_.append(float("nan"))
+        if self.verbose:
+            print("Iteration %d, loss = %.8f" % (self.n_iter_, self.loss_))
+            print("Validation score: nan")
+        warnings.warn(
+            f"Training diverged at epoch {self.n_iter_} (the loss is not finite); "
+            "stopping and keeping the weights of the best validation score "
+            f"({self.best_validation_score_}). A smaller learning_rate_init or scaled "
+            "inputs may help.",
+            ConvergenceWarning,
+        )
+
     def _update_validation(self, network, backend, validation):
         """Score the validation split; returns True when it is the best so far."""
         X_val, y_val, sw_val = validation
         self._set_network(network)
-        score = self._score(X_val, y_val, sample_weight=sw_val)
+        # non-finite weights score NaN (a classifier's labels could still score well)
+        score = (self._score(X_val, y_val, sample_weight=sw_val)
+                 if np.isfinite(network.params).all() else float("nan"))
         self.validation_scores_.append(score)
         if self.verbose:
             print("Validation score: %f" % score)
@@ -585,3 +655,4 @@ _ATTRIBUTES_DOC = """
 
     out_activation_ : str
         Name of the output activation."""
+
