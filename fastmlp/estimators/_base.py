@@ -218,7 +218,7 @@ class BaseMLP(BaseEstimator, ABC):
 
         X, Y = self._validate_input(X, y, incremental, reset=first_pass)
         if sample_weight is not None:
-            sample_weight = _check_sample_weight(sample_weight, X)
+            sample_weight = _check_sample_weight(sample_weight, X, ensure_non_negative=True)
         units = [X.shape[1]] + hidden_layer_sizes + [Y.shape[1]]
         check_fit_memory(units, X.dtype, self.solver, X.shape[0], self.batch_size)
         self._random_state = check_random_state(self.random_state)
