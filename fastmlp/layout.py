@@ -37,8 +37,7 @@ def _fail(message):
 
 def _int_vector(value, name, length=None):
     """``value`` as a list of ints if it is a 1-D integer ndarray (of ``length``)."""
-    if not (isinstance(value, np.ndarray) and value.ndim == 1
-            and np.issubdtype(value.dtype, np.integer)):
+    if not (type(value) is np.ndarray and value.ndim == 1 and value.dtype.kind in "iu"):
         _fail(f"{name} must be a 1-D integer array, got "
               f"{type(value).__name__} {getattr(value, 'shape', '')}.")
     if length is not None and value.shape[0] != length:
@@ -64,16 +63,38 @@ def expected_offsets(units):
 def check_activation(name, attribute, output):
     """``name`` is a known activation for a hidden (or, with ``output``, the
     output) layer and has an integer code."""
-    allowed = (OUTPUT_ACTIVATIONS if output
-               else tuple(n for n in ACTIVATION_CODES if n not in OUTPUT_ONLY))
-    if not isinstance(name, str) or name not in allowed:
+    if output:
+        known = name in OUTPUT_ACTIVATIONS
+    else:
+        known = name in ACTIVATION_CODES and name not in OUTPUT_ONLY
+    if not known:
+        allowed = (OUTPUT_ACTIVATIONS if output
+                   else [n for n in ACTIVATION_CODES if n not in OUTPUT_ONLY])
         _fail(f"{attribute} must be one of {sorted(allowed)}, got {name!r}.")
-    if not isinstance(ACTIVATION_CODES.get(name), int):
+    if type(ACTIVATION_CODES.get(name)) is not int:
         _fail(f"{attribute} {name!r} has no integer activation code.")
+
+
+def _layout_unchanged(network):
+    """Whether the network still holds the layout objects that last passed
+    ``validate_network`` (arrays by identity, names and counts by value)."""
+    last = network.__dict__.get("_validated_layout")
+    if last is None:
+        return False
+    d = network.__dict__
+    return (d.get("units") is last[0] and d.get("coef_off") is last[1]
+            and d.get("inter_off") is last[2] and d.get("params") is last[3]
+            and last[3].shape == last[4] and d.get("n_coef") == last[5]
+            and d.get("activation") == last[6] and d.get("out_activation") == last[7])
 
 
 def validate_network(network, n_features=None, n_outputs=None):
     """Check a ``Network``'s layout, and optionally the data widths it meets.
+
+    The full check runs once per layout: a network remembers the arrays and
+    names that passed, so later calls with the same objects cost a few
+    identity comparisons plus the width checks. (Unpickling always runs the
+    full check; a layout array edited in place is not noticed.)
 
     Parameters
     ----------
@@ -92,6 +113,9 @@ def validate_network(network, n_features=None, n_outputs=None):
     ValueError
         Naming the inconsistent attribute and the expected value or shape.
     """
+    if _layout_unchanged(network):
+        _check_widths(network.units, n_features, n_outputs)
+        return
     units = _int_vector(getattr(network, "units", None), "Network.units")
     if len(units) < 2:
         _fail(f"Network.units must list at least an input and an output layer, got {units}.")
@@ -111,7 +135,7 @@ def validate_network(network, n_features=None, n_outputs=None):
         _fail(f"Network.n_coef must be {n_coef} for units {units}, "
               f"got {getattr(network, 'n_coef', None)!r}.")
     params = getattr(network, "params", None)
-    if not isinstance(params, np.ndarray) or params.shape != (n_params,):
+    if type(params) is not np.ndarray or params.shape != (n_params,):
         _fail(f"Network.params must have shape ({n_params},) for units {units}, got "
               f"{getattr(params, 'shape', type(params).__name__)}.")
     if params.dtype not in FLOAT_DTYPES:
@@ -121,6 +145,14 @@ def validate_network(network, n_features=None, n_outputs=None):
     check_activation(getattr(network, "activation", None), "Network.activation", False)
     check_activation(getattr(network, "out_activation", None), "Network.out_activation",
                      True)
+    network.__dict__["_validated_layout"] = (
+        network.units, network.coef_off, network.inter_off, params, params.shape, n_coef,
+        network.activation, network.out_activation)
+    _check_widths(network.units, n_features, n_outputs)
+
+
+def _check_widths(units, n_features, n_outputs):
+    """The data's widths agree with the first and last layers."""
     if n_features is not None and n_features != units[0]:
         _fail(f"X has {n_features} features, but the network's input layer has "
               f"{units[0]} units (coefs_[0].shape[0]).")

@@ -72,8 +72,15 @@ class Network:
             dtype, copy=False)
         return cls(units, activation, out_activation, params)
 
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state.pop("_validated_layout", None)  # a record of this process's checks
+        return state
+
     def __setstate__(self, state):
         """Unpickling checks the restored layout (``layout.validate_network``)."""
+        state = dict(state)
+        state.pop("_validated_layout", None)
         self.__dict__.update(state)
         validate_network(self)
 

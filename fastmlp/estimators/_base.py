@@ -72,6 +72,16 @@ def _check_batch_weights(sample_weight, order, batch_size):
             min(batch_size, order.shape[0])))
 
 
+def _are_views(coefs, intercepts, views):
+    """Whether ``coefs`` / ``intercepts`` are exactly the view objects recorded in
+    ``views`` (pairs of array and shape), unreplaced and unreshaped."""
+    if views is None or type(coefs) is not list or type(intercepts) is not list:
+        return False
+    arrays = coefs + intercepts
+    return len(arrays) == len(views) and all(
+        a is v and a.shape == shape for a, (v, shape) in zip(arrays, views))
+
+
 class BaseMLP(BaseEstimator, ABC):
     """Base class of fastmlp's estimators; use MLPClassifier or MLPRegressor."""
 
@@ -154,8 +164,7 @@ class BaseMLP(BaseEstimator, ABC):
         (``layout.validate_fitted_state``). ValueError when they disagree."""
         network = getattr(self, "_network", None)
         coefs, intercepts = getattr(self, "coefs_", None), getattr(self, "intercepts_", None)
-        if (network is not None and isinstance(coefs, list) and isinstance(intercepts, list)
-                and network.views_of_params(coefs, intercepts)):
+        if network is not None and _are_views(coefs, intercepts, self.__dict__.get("_views")):
             if getattr(self, "n_features_in_", None) != network.units[0]:  # edited
                 validate_fitted_state(self, network)
             return network
@@ -168,14 +177,15 @@ class BaseMLP(BaseEstimator, ABC):
         self._network = network
         self.coefs_ = network.coefs
         self.intercepts_ = network.intercepts
+        # the view objects handed out: coefs_ / intercepts_ are the network's
+        # own parameters exactly while they are these objects, in these shapes
+        self._views = tuple((a, a.shape) for a in self.coefs_ + self.intercepts_)
 
     def __getstate__(self):
-        state = super().__getstate__()
-        network = state.get("_network")
-        if network is not None and network.views_of_params(state["coefs_"],
-                                                           state["intercepts_"]):
+        state = dict(super().__getstate__())
+        views = state.pop("_views", None)
+        if _are_views(state.get("coefs_"), state.get("intercepts_"), views):
             # Views are rebuilt on load; pickling them would store parameters twice.
-            state = dict(state)
             del state["coefs_"], state["intercepts_"]
         return state
 
@@ -183,9 +193,8 @@ class BaseMLP(BaseEstimator, ABC):
         """Restore a pickled estimator and check the fitted state it holds
         (ValueError naming the inconsistent attribute)."""
         super().__setstate__(state)
-        if "_network" in state and "coefs_" not in state:
-            self.coefs_ = self._network.coefs
-            self.intercepts_ = self._network.intercepts
+        if "_network" in state and "coefs_" not in state and "intercepts_" not in state:
+            self._set_network(self._network)
         if "_network" in state or "coefs_" in state or "intercepts_" in state:
             validate_fitted_state(self, self._current_network())
 
