@@ -107,6 +107,18 @@ def test_divergence_with_early_stopping_keeps_best_weights():
 
 
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_warm_start_after_divergence_trains_from_the_best_weights():
+    X_iris, y_iris = load_iris(return_X_y=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = diverging(momentum=0.9).fit(X_iris, y_iris)
+    assert np.all(model._optimizer.state == 0)  # no non-finite momentum carried over
+    model.set_params(warm_start=True, learning_rate_init=1e-4, max_iter=3)
+    fit(model, X_iris, y_iris)
+    assert np.isfinite(model.loss_curve_[-1])
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
 def test_divergence_without_early_stopping_still_raises():
     X_iris, y_iris = load_iris(return_X_y=True)
     model = diverging(early_stopping=False)

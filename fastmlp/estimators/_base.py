@@ -355,6 +355,7 @@ class BaseMLP(BaseEstimator, ABC):
         if validation is not None:
             self.validation_scores_ = list(self.validation_scores_)
         sample_idx = np.arange(n_samples, dtype=np.int64)
+        diverged = False
         try:
             self.n_iter_ = 0
             for _ in range(self.max_iter):
@@ -370,6 +371,7 @@ class BaseMLP(BaseEstimator, ABC):
                     if validation is None:
                         raise ValueError(_NON_FINITE_MESSAGE)
                     self._diverged(accumulated, n_samples)
+                    diverged = True
                     break
                 self.n_iter_ += 1
                 self.loss_ = float(accumulated) / n_samples
@@ -413,6 +415,9 @@ class BaseMLP(BaseEstimator, ABC):
         except KeyboardInterrupt:
             warnings.warn("Training interrupted by user.")
         trainer.pull_params()
+        if diverged:  # the moments are not finite: a later warm start starts them afresh
+            optimizer.state[...] = 0
+            optimizer.step[...] = 0
         self._optimizer = optimizer
         if validation is not None:
             network.params[:] = best_params
