@@ -184,3 +184,15 @@ def test_network_pickle_checks_layout():
     network.units = np.array([5, 4, 2])
     with pytest.raises(ValueError, match=r"Network.inter_off must be \[28, 32\]"):
         pickle.loads(pickle.dumps(network))
+
+
+@pytest.mark.skipif(not __import__("numba").config.BOUNDSCHECK,
+                    reason="only where NUMBA_BOUNDSCHECK=1 (a CI step)")
+def test_kernels_check_bounds_when_asked():
+    """Under NUMBA_BOUNDSCHECK=1 a kernel handed a layout wider than its input
+    raises IndexError: what the unchecked kernels would read past the array."""
+    from fastmlp.kernels import prediction
+
+    network = fitted()._network
+    with pytest.raises(IndexError):
+        prediction.predict_rows(np.ascontiguousarray(X[:2, :3]), network.bundle())
