@@ -78,9 +78,16 @@ class Network:
         return state
 
     def __setstate__(self, state):
-        """Unpickling checks the restored layout (``layout.validate_network``)."""
+        """Unpickling checks the restored layout (``layout.validate_network``).
+        Arrays restored as read-only memory maps (joblib) become plain writeable
+        arrays: the kernels train the parameters in place."""
         state = dict(state)
         state.pop("_validated_layout", None)
+        for name in ("units", "coef_off", "inter_off", "params"):
+            value = state.get(name)
+            if isinstance(value, np.ndarray) and (type(value) is not np.ndarray
+                                                  or not value.flags.writeable):
+                state[name] = np.array(value, order="C")
         self.__dict__.update(state)
         validate_network(self)
 
