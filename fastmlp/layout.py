@@ -36,10 +36,10 @@ def _fail(message):
 
 
 def _int_vector(value, name, length=None):
-    """``value`` as a list of ints if it is a 1-D integer ndarray (of ``length``)."""
-    if not (type(value) is np.ndarray and value.ndim == 1 and value.dtype.kind in "iu"):
-        _fail(f"{name} must be a 1-D integer array, got "
-              f"{type(value).__name__} {getattr(value, 'shape', '')}.")
+    """``value`` as a list of ints if it is a 1-D int64 ndarray (of ``length``)."""
+    if not (type(value) is np.ndarray and value.ndim == 1 and value.dtype == np.int64):
+        _fail(f"{name} must be a 1-D int64 array, got {type(value).__name__} "
+              f"{getattr(value, 'shape', '')} {getattr(value, 'dtype', '')}.")
     if length is not None and value.shape[0] != length:
         _fail(f"{name} must have shape ({length},), got {value.shape}.")
     return value.tolist()
