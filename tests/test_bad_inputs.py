@@ -220,14 +220,15 @@ def snapshot(est):
     X = pd.DataFrame(X0, columns=COLUMNS) if hasattr(est, "feature_names_in_") else X0
     out = est.predict_proba(X) if hasattr(est, "predict_proba") else est.predict(X)
     weights = np.concatenate([a.ravel() for a in est.coefs_ + est.intercepts_])
-    return (weights.copy(), out, list(est.loss_curve_), est.n_iter_, est.t_,
+    optimizer = np.r_[est._optimizer.state.ravel(), est._optimizer.step]
+    return (weights.copy(), out, optimizer.copy(), list(est.loss_curve_), est.n_iter_, est.t_,
             sorted(vars(est)), est.get_params())
 
 
 def assert_same(a, b):
-    np.testing.assert_array_equal(a[0], b[0])
-    np.testing.assert_array_equal(a[1], b[1])
-    assert a[2:] == b[2:]
+    for i in range(3):  # weights, predictions, optimizer state, bitwise
+        np.testing.assert_array_equal(a[i], b[i])
+    assert a[3:] == b[3:]
 
 
 def call(est, case):
