@@ -67,7 +67,7 @@ def test_two_processes_give_bitwise_identical_weights():
 
 # ==================================================================== threads
 RNG = np.random.default_rng(8)
-X = RNG.standard_normal((600, 12))
+X = RNG.standard_normal((2000, 12))
 Y = (X[:, :3].sum(axis=1) > 0).astype(int)
 Y_REG = X @ RNG.standard_normal(12)
 
@@ -113,15 +113,36 @@ PAIRS = [
 ]
 
 
+def target_of(model):
+    return Y if isinstance(model, MLPClassifier) else Y_REG
+
+
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 @pytest.mark.parametrize("pair", PAIRS, ids=["adam+sgd1", "lbfgs+adam"])
 def test_two_fits_in_two_threads_equal_sequential_fits(pair):
-    targets = [Y if isinstance(m, MLPClassifier) else Y_REG for m in pair]
-    sequential = [fit(clone(m), X, y) for m, y in zip(pair, targets)]
+    """The sequential fits also run in worker threads, one after the other (see
+    ``test_lbfgs_in_a_worker_thread_equals_the_main_thread`` for why)."""
+    sequential = [clone(m) for m in pair]
+    for m in sequential:
+        run_together(lambda m=m: fit(m, X, target_of(m)))
     together = [clone(m) for m in pair]
-    run_together(*[lambda m=m, y=y: fit(m, X, y) for m, y in zip(together, targets)])
+    run_together(*[lambda m=m: fit(m, X, target_of(m)) for m in together])
     for a, b in zip(together, sequential):
         np.testing.assert_array_equal(weights(a), weights(b))
+
+
+@pytest.mark.xfail(
+    strict=False,
+    reason="BLAS threading: an L-BFGS fit run in a worker thread differs from the same fit "
+           "in the main thread by ~1e-14 unless OPENBLAS_NUM_THREADS=1 (two worker-thread "
+           "fits agree); see backends/threads.py")
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_lbfgs_in_a_worker_thread_equals_the_main_thread():
+    model = PAIRS[1][0]
+    main = fit(clone(model), X, Y)
+    worker = clone(model)
+    run_together(lambda: fit(worker, X, Y))
+    np.testing.assert_array_equal(weights(worker), weights(main))
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
