@@ -23,6 +23,7 @@ ESTIMATORS = {"MLPClassifier": MLPClassifier, "MLPRegressor": MLPRegressor}
 
 # Private estimator attributes and methods this module depends on:
 #   _network            fastmlp.network.Network (units, activation, out_activation, params)
+#   _set_network(net)   installs a network: _network, coefs_ / intercepts_ views, _views
 #   _current_network()  the network predict uses (rebuilt if coefs_ were replaced)
 #   _label_binarizer    sklearn LabelBinarizer (classes_, y_type_, sparse_input_)
 #   _optimizer          optimizer of sgd / adam (solver, learning_rate, state, step)
@@ -429,9 +430,7 @@ def _restore_network(model, meta, arrays):
         network.hidden_code, network.out_code  # noqa: B018 - the kernels know both
     except KeyError as exc:
         raise StateError(f"network activation {exc} has no kernel in this fastmlp.") from None
-    model._network = network
-    model.coefs_ = network.coefs
-    model.intercepts_ = network.intercepts
+    model._set_network(network)
     return network
 
 

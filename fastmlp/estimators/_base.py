@@ -5,13 +5,13 @@ learning-rate schedules, verbose output and loss_curve_. The arithmetic runs in 
 backend (``fastmlp.backends``); this module only sees epoch boundaries.
 """
 
+import operator
 import warnings
 from abc import ABC, abstractmethod
 from contextlib import contextmanager
 from numbers import Integral, Real
 
 import numpy as np
-import scipy.sparse as sp
 from sklearn.base import BaseEstimator, _fit_context, is_classifier
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
@@ -21,8 +21,10 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, vali
 
 from ..backends import get_backend, resolve_device
 from ..kernels.losses import BINARY_LOG_LOSS, LOG_LOSS, POISSON, SQUARED_ERROR
+from ..layout import validate_fitted_state
 from ..network import INITIALIZERS, Network
 from ..solvers import StochasticOptimizer, check_lbfgs_result, minimize_lbfgs
+from ._memory import check_fit_memory
 
 _STOCHASTIC_SOLVERS = ("sgd", "adam")
 _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
@@ -32,43 +34,18 @@ _NON_FINITE_MESSAGE = (
     " contain large values and need to be preprocessed."
 )
 
+_ZERO_WEIGHT_MESSAGE = (
+    "Weights sum to zero, can't be normalized: the sample weights of the rows of a "
+    "mini-batch ({} rows) are all zero. Drop the zero-weight rows, use a larger "
+    "batch_size, or shuffle=True."
+)
+
 _LOSS_CODES = {
     "identity": SQUARED_ERROR,
     "exp": POISSON,
     "softmax": LOG_LOSS,
     "logistic": BINARY_LOG_LOSS,
 }
-
-
-def writeable(a):
-    """``a`` itself when the kernels can take it as is, else a writeable copy.
-
-    Numba types a read-only array (a memory map that joblib hands to a worker,
-    ``np.load(..., mmap_mode="r")``, an array with ``flags.writeable = False``)
-    differently from a writeable one, so every kernel would compile, or load from
-    the disk cache, a second copy for it. Copying costs one transient copy of
-    that array per call, paid only for read-only inputs: cross-validation splits
-    already hand each fit a fresh copy, so searches pay nothing.
-    """
-    if a is None:
-        return a
-    if sp.issparse(a):
-        # only CSR reaches the kernels as is; other formats are converted anyway
-        if a.format != "csr" or all(p.flags.writeable for p in (a.data, a.indices, a.indptr)):
-            return a
-        return a.copy()
-    return a if a.flags.writeable else a.copy()
-
-
-def writeable_network(network):
-    """``network`` itself, or a copy whose arrays are all writeable: a model
-    loaded with ``joblib.load(..., mmap_mode="r")``, or handed to joblib
-    workers, holds read-only arrays (see ``writeable``)."""
-    arrays = (network.params, network.units, network.coef_off, network.inter_off)
-    if all(a.flags.writeable for a in arrays):
-        return network
-    return Network(network.units.copy(), network.activation, network.out_activation,
-                   network.params.copy())
 
 
 @contextmanager
@@ -84,6 +61,25 @@ def unchanged_on_error(estimator):
         estimator.__dict__.clear()
         estimator.__dict__.update(saved)
         raise
+
+
+def _check_batch_weights(sample_weight, order, batch_size):
+    """ZeroDivisionError, as scikit-learn's, when the sample weights of a
+    mini-batch of this epoch (rows ``order``) sum to zero."""
+    sums = np.add.reduceat(sample_weight[order], np.arange(0, order.shape[0], batch_size))
+    if np.any(sums == 0):
+        raise ZeroDivisionError(_ZERO_WEIGHT_MESSAGE.format(
+            min(batch_size, order.shape[0])))
+
+
+def _are_views(coefs, intercepts, views):
+    """Whether ``coefs`` / ``intercepts`` are exactly the view objects recorded in
+    ``views`` (pairs of array and shape), unreplaced and unreshaped."""
+    if views is None or type(coefs) is not list or type(intercepts) is not list:
+        return False
+    arrays = coefs + intercepts
+    return len(arrays) == len(views) and all(
+        a is v and a.shape == shape for a, (v, shape) in zip(arrays, views))
 
 
 class BaseMLP(BaseEstimator, ABC):
@@ -166,39 +162,46 @@ class BaseMLP(BaseEstimator, ABC):
 
     # ------------------------------------------------------------- network
     def _current_network(self):
-        """The fitted network; rebuilt from coefs_/intercepts_ if a user replaced them."""
+        """The fitted network; rebuilt from coefs_/intercepts_ if a user replaced
+        them, and then checked against the fitted attributes
+        (``layout.validate_fitted_state``). ValueError when they disagree."""
         network = getattr(self, "_network", None)
-        if network is not None and network.views_of_params(self.coefs_, self.intercepts_):
+        coefs, intercepts = getattr(self, "coefs_", None), getattr(self, "intercepts_", None)
+        if network is not None and _are_views(coefs, intercepts, self.__dict__.get("_views")):
+            if getattr(self, "n_features_in_", None) != network.units[0]:  # edited
+                validate_fitted_state(self, network)
             return network
-        return Network.from_arrays(self.coefs_, self.intercepts_, self.activation,
-                                   self.out_activation_)
+        network = Network.from_arrays(coefs, intercepts, self.activation,
+                                      getattr(self, "out_activation_", None))
+        validate_fitted_state(self, network)
+        return network
 
     def _set_network(self, network):
         self._network = network
         self.coefs_ = network.coefs
         self.intercepts_ = network.intercepts
+        # the view objects handed out: coefs_ / intercepts_ are the network's
+        # own parameters exactly while they are these objects, in these shapes
+        self._views = tuple((a, a.shape) for a in self.coefs_ + self.intercepts_)
 
     def __getstate__(self):
-        state = super().__getstate__()
-        network = state.get("_network")
-        if network is not None and network.views_of_params(state["coefs_"],
-                                                           state["intercepts_"]):
+        state = dict(super().__getstate__())
+        views = state.pop("_views", None)
+        if _are_views(state.get("coefs_"), state.get("intercepts_"), views):
             # Views are rebuilt on load; pickling them would store parameters twice.
-            state = dict(state)
             del state["coefs_"], state["intercepts_"]
         return state
 
     def __setstate__(self, state):
+        """Restore a pickled estimator and check the fitted state it holds
+        (ValueError naming the inconsistent attribute)."""
         # models pickled before ``init`` existed were all initialised this way
         state = {"init": "glorot_uniform", **state}
         super().__setstate__(state)
-        if "_network" in state and "coefs_" not in state:
-            if self._network.params.base is not None:
-                # e.g. skops hands over a view of its read buffer: own the vector,
-                # or predict would not recognise coefs_ as its views.
-                self._network.params = self._network.params.copy()
-            self.coefs_ = self._network.coefs
-            self.intercepts_ = self._network.intercepts
+        if "_network" in state and "coefs_" not in state and "intercepts_" not in state:
+            self._set_network(self._network)
+        if "_network" in state or "coefs_" in state or "intercepts_" in state:
+            validate_fitted_state(self, self._current_network())
 
     # ----------------------------------------------------------------- fit
     def _hidden_layer_list(self):
@@ -208,6 +211,15 @@ class BaseMLP(BaseEstimator, ABC):
         sizes = list(sizes)
         if np.any(np.array(sizes) <= 0):
             raise ValueError("hidden_layer_sizes must be > 0, got %s." % sizes)
+        for size in sizes:
+            try:
+                operator.index(size)  # ints and NumPy integers; 10.5 or 10.0 are not
+            except TypeError:
+                raise TypeError(
+                    f"hidden_layer_sizes must contain integers, got {size!r} "
+                    f"({type(size).__name__}) in {self.hidden_layer_sizes!r}: "
+                    f"'{type(size).__name__}' object cannot be interpreted as an integer."
+                ) from None
         return [int(s) for s in sizes]
 
     def _backend(self):
@@ -220,9 +232,9 @@ class BaseMLP(BaseEstimator, ABC):
 
         X, Y = self._validate_input(X, y, incremental, reset=first_pass)
         if sample_weight is not None:
-            sample_weight = _check_sample_weight(sample_weight, X)
-        X, Y, sample_weight = writeable(X), writeable(Y), writeable(sample_weight)
+            sample_weight = _check_sample_weight(sample_weight, X, ensure_non_negative=True)
         units = [X.shape[1]] + hidden_layer_sizes + [Y.shape[1]]
+        check_fit_memory(units, X.dtype, self.solver, X.shape[0], self.batch_size)
         self._random_state = check_random_state(self.random_state)
 
         if first_pass:
@@ -234,7 +246,7 @@ class BaseMLP(BaseEstimator, ABC):
             network = Network.initialize(units, self.activation, self.out_activation_,
                                          X.dtype, self._random_state, self.init)
         else:
-            network = writeable_network(self._current_network().copy())
+            network = self._current_network().copy()
             if list(network.units) != units:
                 raise ValueError(
                     f"The network has layer sizes {list(network.units)} but X, y and "
@@ -342,10 +354,13 @@ class BaseMLP(BaseEstimator, ABC):
 
         trainer = backend.Trainer(network, X, Y, sample_weight,
                                   _LOSS_CODES[self.out_activation_], self.alpha, batch_size)
+        # rows of zero weight could fill a mini-batch: checked per epoch, before it runs
+        zero_weights = sample_weight is not None and not np.all(sample_weight != 0)
         self.loss_curve_ = list(self.loss_curve_)
         if validation is not None:
             self.validation_scores_ = list(self.validation_scores_)
         sample_idx = np.arange(n_samples, dtype=np.int64)
+        diverged = False
         try:
             self.n_iter_ = 0
             for _ in range(self.max_iter):
@@ -354,9 +369,15 @@ class BaseMLP(BaseEstimator, ABC):
                     permutation = np.arange(n_samples)
                     self._random_state.shuffle(permutation)
                     sample_idx = sample_idx[permutation]
+                if zero_weights:
+                    _check_batch_weights(sample_weight, sample_idx, batch_size)
                 accumulated = trainer.run_epoch(sample_idx if self.shuffle else None, optimizer)
                 if not np.isfinite(accumulated):
-                    raise ValueError(_NON_FINITE_MESSAGE)
+                    if validation is None:
+                        raise ValueError(_NON_FINITE_MESSAGE)
+                    self._diverged(accumulated, n_samples)
+                    diverged = True
+                    break
                 self.n_iter_ += 1
                 self.loss_ = float(accumulated) / n_samples
                 self.t_ += n_samples
@@ -399,15 +420,41 @@ class BaseMLP(BaseEstimator, ABC):
         except KeyboardInterrupt:
             warnings.warn("Training interrupted by user.")
         trainer.pull_params()
+        if diverged:  # the moments are not finite: a later warm start starts them afresh
+            optimizer.state[...] = 0
+            optimizer.step[...] = 0
         self._optimizer = optimizer
         if validation is not None:
             network.params[:] = best_params
+
+    def _diverged(self, accumulated, n_samples):
+        """With early stopping, a non-finite epoch loss ends training as in
+        scikit-learn: the epoch is recorded (loss NaN or inf, validation score
+        NaN) and the best weights seen are kept; fastmlp stops at once instead of
+        running the remaining epochs on non-finite weights, and warns."""
+        self.n_iter_ += 1
+        self.loss_ = float(accumulated) / n_samples
+        self.t_ += n_samples
+        self.loss_curve_.append(self.loss_)
+        self.validation_scores_.append(float("nan"))
+        if self.verbose:
+            print("Iteration %d, loss = %.8f" % (self.n_iter_, self.loss_))
+            print("Validation score: nan")
+        warnings.warn(
+            f"Training diverged at epoch {self.n_iter_} (the loss is not finite); "
+            "stopping and keeping the weights of the best validation score "
+            f"({self.best_validation_score_}). A smaller learning_rate_init or scaled "
+            "inputs may help.",
+            ConvergenceWarning,
+        )
 
     def _update_validation(self, network, backend, validation):
         """Score the validation split; returns True when it is the best so far."""
         X_val, y_val, sw_val = validation
         self._set_network(network)
-        score = self._score(X_val, y_val, sample_weight=sw_val)
+        # non-finite weights score NaN (a classifier's labels could still score well)
+        score = (self._score(X_val, y_val, sample_weight=sw_val)
+                 if np.isfinite(network.params).all() else float("nan"))
         self.validation_scores_.append(score)
         if self.verbose:
             print("Validation score: %f" % score)
@@ -433,8 +480,8 @@ class BaseMLP(BaseEstimator, ABC):
         """Output-layer activations for X, shape (n_samples, n_outputs)."""
         if check_input:
             X = self._validate_predict_input(X)
-        network = writeable_network(self._current_network())
-        out = self._backend().predict(network, writeable(X))
+        network = self._current_network()
+        out = self._backend().predict(network, X)
         # as scikit-learn: float64 input to a float32 model gives float64 output
         return out.astype(np.result_type(X.dtype, network.dtype), copy=False)
 
@@ -643,3 +690,4 @@ _ATTRIBUTES_DOC = """
 
     out_activation_ : str
         Name of the output activation."""
+
