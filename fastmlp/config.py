@@ -11,7 +11,7 @@ code already in the on-disk cache.
 import os
 
 SMALL_GEMM = 4_000
-"""Largest matrix product (multiply-adds) that ``kernels.layers.gemm`` computes
+"""Largest matrix product (multiply-adds) that ``kernels.products.gemm`` computes
 with plain loops; above it, a BLAS call (its overhead is about a microsecond)."""
 
 ROWS_PATH_MACS = 100_000
@@ -32,9 +32,18 @@ CUDA_CHUNK_ROWS = 16384
 """Rows per block of the GPU's full-data passes: larger than the CPU's, since a
 GPU needs many rows in flight to be busy and device scratch is cheap."""
 
-SINGLE_THREAD_MACS = 8_000_000
-"""Largest matrix product (multiply-adds) that runs with one BLAS thread: below
-it, a second thread costs more than it saves (and thrashes on busy machines)."""
+SERIAL_GEMM_MACS = 8_000_000
+"""Largest matrix product (multiply-adds) that ``kernels.products.gemm`` computes
+on the calling thread, in BLAS calls of at most ``BLAS_SERIAL_MACS`` each; larger
+products are one BLAS call with the process's BLAS thread setting. Below it, a
+second BLAS thread costs more than it saves, and thrashes on busy machines or
+when fits run in threads. Read when the kernels are compiled."""
+
+BLAS_SERIAL_MACS = 262_144
+"""Largest product (m x n x k) that OpenBLAS computes on the calling thread
+whatever its thread setting (its ``GEMM_MULTITHREAD_THRESHOLD`` of 4 x 65536).
+Read when the kernels are compiled."""
+
 
 CUDA_TILE_MAX = 32
 """Largest CUDA tile: 32 x 32 = 1024 threads, CUDA's limit per block. Shared

@@ -15,30 +15,11 @@ rows * units[i+1]``. Nothing here allocates per block.
 
 import numpy as np
 
-from ..config import SMALL_GEMM
 from . import kernel
 from .activations import RELU, SOFTMAX, activate, derivative, softmax_row
 from .inputs import csr_product, dense_block, row_index
 from .losses import delta_and_loss
-
-
-@kernel
-def gemm(A, B, out):
-    """``out = A @ B`` for 2-D arrays of one dtype (any of A, B may be transposed
-    views); plain loops up to ``config.SMALL_GEMM`` multiply-adds, else BLAS."""
-    n, k = A.shape
-    m = B.shape[1]
-    if n * k * m <= SMALL_GEMM:
-        for i in range(n):
-            for j in range(m):
-                out[i, j] = 0
-            for p in range(k):
-                a = A[i, p]
-                if a != 0:
-                    for j in range(m):
-                        out[i, j] += a * B[p, j]
-    else:
-        np.dot(A, B, out)
+from .products import gemm
 
 
 @kernel
