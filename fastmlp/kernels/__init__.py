@@ -14,7 +14,8 @@ compiled as device functions when a CUDA kernel calls them (``cuda_layers``
 wraps the ones that take arrays with ``cuda.jit(device=True)``, which also lets
 them run as Python under the CUDA simulator).
 
-Module map: ``inputs`` (dense / CSR row access), ``layers`` (a block of rows
+Module map: ``inputs`` (dense / CSR row access), ``products`` (matrix
+products on the calling thread), ``layers`` (a block of rows
 through the network, forward and backward), ``rows`` (the per-sample path),
 ``training`` (an epoch; the L-BFGS objective), ``prediction``, ``optimizers``,
 ``losses``, ``activations``, ``bundles``; ``cuda_layers`` holds the GPU kernels
