@@ -54,7 +54,7 @@ def serial_dot(A, B, out):
 def _serial_dot(A, B, out):
     if A.layout == "C" and out.layout == "C":
         def rows_of_out(A, B, out):
-            # pieces of the output's rows: each output value is one BLAS dot
+            # pieces of the output's rows; each row as in one whole call
             n, k = A.shape
             step = max(1, BLAS_SERIAL_MACS // (k * B.shape[1]))
             for start in range(0, n, step):
@@ -71,6 +71,8 @@ def _serial_dot(A, B, out):
             step = max(1, BLAS_SERIAL_MACS // (n * m))
             stop = min(step, k)
             np.dot(X[:stop].T, B[:stop], out)
+            if stop == k:
+                return
             part = np.empty_like(out)
             for start in range(stop, k, step):
                 stop = min(start + step, k)
