@@ -10,7 +10,8 @@ Notation (for layer ``i`` with input ``A`` of shape (rows, n_in)):
 The network is a ``Net`` bundle (see ``bundles.py`` for the flat parameter
 layout). Activations and deltas of a block of at most ``max_rows`` rows live in
 the flat ``Scratch`` buffers; layer ``i`` occupies ``act_off[i] : act_off[i] +
-rows * units[i+1]``. Nothing here allocates per block.
+rows * units[i+1]``. Nothing here allocates per block (``products.gemm`` does,
+one output-sized buffer, when it sums a gradient in several pieces).
 """
 
 import numpy as np

@@ -64,7 +64,7 @@ def _serial_dot(A, B, out):
     if A.layout == "F" and B.layout == "C":
         def pieces_of_sum(A, B, out):
             # A is a transposed C array (X.T @ D, a gradient): pieces of the
-            # summed dimension, added up in order
+            # summed dimension, added up in order (one buffer for the pieces)
             X = A.T
             n, k = A.shape
             m = B.shape[1]
