@@ -570,3 +570,72 @@ def run_python(code, numba_cache_dir=None, timeout=600, clean_rss=False):
 def run_json(code, numba_cache_dir=None, timeout=600, clean_rss=False):
     _, out = run_python(code, numba_cache_dir, timeout, clean_rss)
     return json.loads(out.strip().splitlines()[-1])
+
+
+# --------------------------------------------------------------------------
+# W8: a grid search in threads
+# --------------------------------------------------------------------------
+W8_GRID = {"alpha": [1e-5, 1e-4, 1e-3, 1e-2]}
+
+
+def w8_search(dtype="float64", max_iter=100, n_jobs=None):
+    """(seconds, mean test scores) of ``GridSearchCV`` over ``W8_GRID`` with cv=3
+    of ``MLPClassifier((64,), max_iter)`` on load_digits; ``n_jobs`` workers of
+    joblib's threading backend, or one after the other when None."""
+    import joblib
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import GridSearchCV
+
+    X, y = memo(("W8 data", dtype), lambda: load_digits(return_X_y=True))
+    X = X.astype(dtype)
+    model = make_estimator("fastmlp", "classifier",
+                           dict(hidden_layer_sizes=(64,), max_iter=max_iter, random_state=0))
+    search = GridSearchCV(model, W8_GRID, cv=3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        t0 = time.perf_counter()
+        if n_jobs is None:
+            search.fit(X, y)
+        else:
+            with joblib.parallel_backend("threading", n_jobs=n_jobs):
+                search.fit(X, y)
+        seconds = time.perf_counter() - t0
+    return seconds, search.cv_results_["mean_test_score"]
+
+
+def _spin_kernel():
+    from numba import njit
+
+    @njit(nogil=True, cache=False)
+    def spin(n):
+        s = 0.0
+        for i in range(n):
+            s += (i % 7) * 0.5
+        return s
+    return spin
+
+
+def thread_scaling(seconds=0.3):
+    """This machine's speed-up of two threads over one on pure compute (a GIL-free
+    loop, no memory traffic): about 2 when a second core is free, 1 when other
+    processes keep every core busy. The control for W8's ratio."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    spin = memo("spin", _spin_kernel)
+    spin(10)
+    n = 10_000
+    while True:  # n such that one call takes about `seconds`
+        t0 = time.perf_counter()
+        spin(n)
+        if time.perf_counter() - t0 >= seconds / 4:
+            break
+        n *= 4
+    t0 = time.perf_counter()
+    spin(n)
+    spin(n)
+    one_after_other = time.perf_counter() - t0
+    with ThreadPoolExecutor(2) as pool:
+        t0 = time.perf_counter()
+        list(pool.map(spin, [n, n]))
+        both = time.perf_counter() - t0
+    return one_after_other / both

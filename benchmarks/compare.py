@@ -38,15 +38,17 @@ SIZES = {
                  w3_rows=60_000, w3_val=5_000, w6_rows=60_000,
                  w4_fit_rows=2_000, w4_rows=100_000, w9_rows=6_000,
                  w10_rows=20_000, w10_torch_rows=1_000, w10_train=4_000, w10_epochs=3,
-                 fit_repeat=3, fast_repeat=7, start_repeat=3, gemm_n=2048),
+                 fit_repeat=3, fast_repeat=7, start_repeat=3, gemm_n=2048,
+                 w8_max_iter=100, w8_rounds=5),
     "quick": dict(w1_rows=20_000, w1_slow_rows=1_000, w1_torch_rows=300, w1_val=1_000,
                   w2_train=2_000, w2_val=500, w2_epochs=5,
                   w3_rows=6_000, w3_val=1_000, w6_rows=10_000,
                   w4_fit_rows=1_000, w4_rows=100_000, w9_rows=2_000,
                   w10_rows=5_000, w10_torch_rows=200, w10_train=1_000, w10_epochs=1,
-                  fit_repeat=2, fast_repeat=3, start_repeat=2, gemm_n=1024),
+                  fit_repeat=2, fast_repeat=3, start_repeat=2, gemm_n=1024,
+                  w8_max_iter=30, w8_rounds=3),
 }
-WORKLOADS = ("W1", "W2", "W3", "W4", "W5", "W6", "W9", "W10")
+WORKLOADS = ("W1", "W2", "W3", "W4", "W5", "W6", "W8", "W9", "W10")
 
 
 def log(msg):
@@ -455,6 +457,42 @@ def run_w6(cfg):
 
 
 # --------------------------------------------------------------------------
+# W8: GridSearchCV in two threads against the same search one fit after another
+# --------------------------------------------------------------------------
+def run_w8(cfg):
+    s = cfg.sizes
+    rounds, max_iter = s["w8_rounds"], s["w8_max_iter"]
+    wl.w8_search(cfg.dtype, 2)  # compile / load the kernels
+    seq, thr, control, same = [], [], [], True
+    for r in range(rounds):  # interleaved, so a busy phase hits both alike
+        t_seq, scores_seq = wl.w8_search(cfg.dtype, max_iter)
+        t_thr, scores_thr = wl.w8_search(cfg.dtype, max_iter, n_jobs=2)
+        seq.append(t_seq)
+        thr.append(t_thr)
+        control.append(wl.thread_scaling())
+        same = same and np.array_equal(scores_seq, scores_thr)
+        log(f"   round {r + 1}/{rounds}: sequential {t_seq:.2f} s, threaded {t_thr:.2f} s, "
+            f"two-thread control {control[-1]:.2f}x")
+    times = lambda ts: ", ".join(f"{t:.2f}" for t in ts)  # noqa: E731
+    fit = f"load_digits, (64,), max_iter={max_iter}, alpha x4, cv=3"
+    seq_row = Row("W8 threaded search", "fastmlp sequential", seconds=min(seq), cost=min(seq),
+                  note=f"{fit}; {rounds} rounds (s): {times(seq)}")
+    thr_row = Row("W8 threaded search", "fastmlp threading n_jobs=2", seconds=min(thr),
+                  cost=min(thr), note=f"rounds (s): {times(thr)}; same cv_results_ scores: "
+                  f"{same}; two-thread scaling of pure compute on this machine: "
+                  f"{times(control)}x")
+    faster = sum(t < q for t, q in zip(thr, seq))
+    thr_row.target(f"faster than sequential in each of {rounds} rounds", faster == rounds,
+                   f"{faster}/{rounds}")
+    thr_row.target("slowest within 1.5x of the fastest", max(thr) <= 1.5 * min(thr),
+                   f"{max(thr) / min(thr):.2f}x")
+    thr_row.target("same cv_results_ scores", same)
+    set_ratios([thr_row, seq_row])  # sequential row: its time over the threaded one's
+    return [seq_row, thr_row]
+
+
+
+# --------------------------------------------------------------------------
 # W9: model files of the W3 model; ONNX serving
 # --------------------------------------------------------------------------
 def run_w9(cfg):
@@ -519,7 +557,7 @@ def run_w9_onnx(cfg, model, one):
 
 
 RUNNERS = {"W1": run_w1, "W2": run_w2, "W3": run_w3, "W4": run_w4, "W5": run_w5, "W6": run_w6,
-           "W9": run_w9, "W10": run_w10}
+           "W8": run_w8, "W9": run_w9, "W10": run_w10}
 
 
 # --------------------------------------------------------------------------

@@ -4,13 +4,19 @@
 
 ``fastmlp.save`` / ``fastmlp.load`` keep fitted models in pickle-free files
 (see :mod:`fastmlp.io`); :mod:`fastmlp.onnx` exports them to ONNX.
+
+Public API (``__all__``): ``MLPClassifier``, ``MLPRegressor``, ``save`` and
+``load``, ``compile_kernels`` (fill the kernel cache ahead of the first fit)
+and ``__version__``; the optional modules ``fastmlp.onnx`` and ``fastmlp.dask``.
+Everything else is internal and may change.
 """
 
+from .aot import compile_kernels
 from .estimators import MLPClassifier, MLPRegressor
 
 __version__ = "0.1.0"
 
-__all__ = ["MLPClassifier", "MLPRegressor", "load", "save", "__version__"]
+__all__ = ["MLPClassifier", "MLPRegressor", "compile_kernels", "load", "save", "__version__"]
 
 
 def __getattr__(name):

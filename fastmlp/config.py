@@ -3,15 +3,16 @@
 Every size that decides *how* fastmlp computes (never *what*) lives here, with
 the measurement behind it. The backends read these names at call time, so a
 test or a user can change them (``monkeypatch.setattr(fastmlp.config, ...)``)
-without reloading anything. ``SMALL_GEMM`` is the exception: the compiled
-kernels read it when they are compiled, and changing it later has no effect on
-code already in the on-disk cache.
+without reloading anything. ``SMALL_GEMM``, ``SERIAL_GEMM_MACS`` and
+``BLAS_SERIAL_MACS`` are the exceptions: the compiled kernels read them when
+they are compiled, and changing them later has no effect on code already in the
+on-disk cache.
 """
 
 import os
 
 SMALL_GEMM = 4_000
-"""Largest matrix product (multiply-adds) that ``kernels.layers.gemm`` computes
+"""Largest matrix product (multiply-adds) that ``kernels.products.gemm`` computes
 with plain loops; above it, a BLAS call (its overhead is about a microsecond)."""
 
 ROWS_PATH_MACS = 100_000
@@ -32,9 +33,31 @@ CUDA_CHUNK_ROWS = 16384
 """Rows per block of the GPU's full-data passes: larger than the CPU's, since a
 GPU needs many rows in flight to be busy and device scratch is cheap."""
 
-SINGLE_THREAD_MACS = 8_000_000
-"""Largest matrix product (multiply-adds) that runs with one BLAS thread: below
-it, a second thread costs more than it saves (and thrashes on busy machines)."""
+SERIAL_GEMM_MACS = 8_000_000
+"""Largest matrix product (multiply-adds) that ``kernels.products.gemm`` computes
+on the calling thread, in BLAS calls of at most ``BLAS_SERIAL_MACS`` each; larger
+products are one BLAS call with the process's BLAS thread setting. Below it, a
+second BLAS thread costs more than it saves, and thrashes on busy machines or
+when fits run in threads. Read when the kernels are compiled.
+
+Measured (2-core Xeon shared with other work, OpenBLAS 0.3.30, float32, pieces of
+262,144, best of 5): a 200 x 64 x 64 product takes 16 us in pieces, 13 us as one single-threaded
+call, 13 us to 14 ms as one 2-thread call; 500 x 64 x 100: 114 us in pieces,
+133 us single-threaded, 14-45 ms with 2 threads. Pieces cost most where they are
+thinnest (wide layers): 200 x 100 x 300 (D @ W.T) takes 0.64 ms in pieces and
+0.21 ms as one single-threaded call -- still 20x faster than one 2-thread call on
+that busy machine."""
+
+BLAS_SERIAL_MACS = 524_287
+"""Largest product (m x n x k) that OpenBLAS computes on the calling thread
+whatever its thread setting: it runs a product on ``m n k // 262144`` threads
+at most (``GEMM_MULTITHREAD_THRESHOLD`` 4 x 65536), so on one below 2 x 262144.
+Measured as process CPU time / wall time over 3000 float64 products with 2 BLAS
+threads allowed: 0.95 at 520,192 multiply-adds, 1.34 at 528,384 (core type
+Haswell); SkylakeX kernels stay on one thread up to 1,000,000. Checked by
+``tests/test_kernels.py::test_gemm_pieces_ignore_blas_threads``. Read when the
+kernels are compiled."""
+
 
 CUDA_TILE_MAX = 32
 """Largest CUDA tile: 32 x 32 = 1024 threads, CUDA's limit per block. Shared

@@ -131,11 +131,6 @@ def test_two_fits_in_two_threads_equal_sequential_fits(pair):
         np.testing.assert_array_equal(weights(a), weights(b))
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="BLAS threading: an L-BFGS fit run in a worker thread differs from the same fit "
-           "in the main thread by ~1e-14 unless OPENBLAS_NUM_THREADS=1 (two worker-thread "
-           "fits agree); see backends/threads.py")
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_lbfgs_in_a_worker_thread_equals_the_main_thread():
     model = PAIRS[1][0]

@@ -221,21 +221,3 @@ def test_sine_per_sample_sgd():
     model.fit(x, 3 * np.sin(20 * x[:, 0]))
     assert model.score(x_test, 3 * np.sin(20 * x_test[:, 0])) > 0.9
     assert model[-1].n_iter_ == 2000
-
-
-@pytest.mark.parametrize("batch_size", [1, 64])
-def test_models_train_in_threads(batch_size, cancer):
-    """The kernels release the GIL: models fitted concurrently in threads equal
-    the same models fitted one after the other."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    X, y = cancer
-    make = [lambda seed=seed: MLPClassifier(hidden_layer_sizes=(16,), batch_size=batch_size,
-                                            max_iter=3, random_state=seed)
-            for seed in range(4)]
-    sequential = [m().fit(X, y) for m in make]
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        threaded = list(pool.map(lambda m: m().fit(X, y), make))
-    for a, b in zip(sequential, threaded):
-        for ca, cb in zip(a.coefs_, b.coefs_):
-            np.testing.assert_array_equal(ca, cb)

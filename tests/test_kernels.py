@@ -8,7 +8,16 @@ import scipy.sparse as sp
 from numba import njit
 
 from fastmlp import config
-from fastmlp.kernels import activations, layers, losses, optimizers, prediction, rows, training
+from fastmlp.kernels import (
+    activations,
+    layers,
+    losses,
+    optimizers,
+    prediction,
+    products,
+    rows,
+    training,
+)
 from fastmlp.kernels.bundles import Batches, Block, LossSpec, Net
 
 import reference as ref
@@ -90,26 +99,59 @@ def test_needs_pre_only_where_the_output_cannot_give_the_derivative():
 GEMM_SHAPES = {
     "small": [(1, 1, 1), (3, 5, 4), (7, 13, 11), (10, 20, 15)],
     "blas": [(30, 40, 20), (64, 50, 33), (200, 11, 17), (20, 25, 40)],
+    "pieces": [(300, 40, 50), (64, 300, 30), (513, 33, 37), (2, 700, 400)],
+    "whole": [(300, 200, 150)],
 }
 
 
+def gemm_branch(n, k, m):
+    """Which way ``products.gemm`` computes an (n, k) x (k, m) product."""
+    macs = n * k * m
+    if macs <= config.SMALL_GEMM:
+        return "small"
+    if macs <= config.BLAS_SERIAL_MACS:
+        return "blas"
+    return "pieces" if macs <= config.SERIAL_GEMM_MACS else "whole"
+
+
+def gemm_operands(rng, n, k, m, dtype, transpose_a, transpose_b):
+    A = rng.standard_normal((k, n) if transpose_a else (n, k)).astype(dtype)
+    A[rng.random(A.shape) < 0.3] = 0.0
+    B = rng.standard_normal((m, k) if transpose_b else (k, m)).astype(dtype)
+    return (A.T if transpose_a else A), (B.T if transpose_b else B)
+
+
 @pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
-@pytest.mark.parametrize("branch", ["small", "blas"])
+@pytest.mark.parametrize("branch", list(GEMM_SHAPES))
 @pytest.mark.parametrize("transpose_a, transpose_b",
                          [(False, False), (True, False), (False, True), (True, True)])
 def test_gemm(branch, dtype, transpose_a, transpose_b):
     rng = np.random.default_rng(0)
     for n, k, m in GEMM_SHAPES[branch]:
         # Make sure the shape really selects the branch under test.
-        assert (n * k * m <= config.SMALL_GEMM) == (branch == "small")
-        A = rng.standard_normal((k, n) if transpose_a else (n, k)).astype(dtype)
-        A[rng.random(A.shape) < 0.3] = 0.0
-        B = rng.standard_normal((m, k) if transpose_b else (k, m)).astype(dtype)
-        A = A.T if transpose_a else A
-        B = B.T if transpose_b else B
+        assert gemm_branch(n, k, m) == branch
+        A, B = gemm_operands(rng, n, k, m, dtype, transpose_a, transpose_b)
         out = np.full((n, m), np.nan, dtype=dtype)
-        layers.gemm(A, B, out)
+        products.gemm(A, B, out)
         assert_close(out, ref.gemm(A.astype(np.float64), B.astype(np.float64)), dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
+@pytest.mark.parametrize("transpose_a, transpose_b", [(False, False), (True, False),
+                                                      (False, True)])
+def test_gemm_pieces_ignore_blas_threads(dtype, transpose_a, transpose_b):
+    """Products in pieces run on the calling thread: the process's BLAS thread
+    setting does not change a bit of them."""
+    from threadpoolctl import threadpool_limits
+
+    rng = np.random.default_rng(1)
+    for n, k, m in GEMM_SHAPES["pieces"]:
+        A, B = gemm_operands(rng, n, k, m, dtype, transpose_a, transpose_b)
+        default, single = np.empty((n, m), dtype=dtype), np.empty((n, m), dtype=dtype)
+        products.gemm(A, B, default)
+        with threadpool_limits(1, user_api="blas"):
+            products.gemm(A, B, single)
+        np.testing.assert_array_equal(default, single)
 
 
 # ----------------------------------------------------------- bias_activate

@@ -8,7 +8,6 @@ from .. import config
 from ..kernels import prediction, rows, training
 from ..kernels.bundles import Batches, Inputs, LossSpec, Scratch, Targets
 from .arrays import check_data, dense_rows, host_inputs
-from .threads import blas_threads_for, largest_product
 
 
 def inputs_of(X, dtype):
@@ -96,8 +95,7 @@ class Trainer:
                 optimizer.bundle(), self._scratch)
         if self.use_rows_path:
             return rows.run_epoch_rows(*args)
-        with blas_threads_for(largest_product(self.network.units, self.batch_size)):
-            return training.run_epoch(*args)
+        return training.run_epoch(*args)
 
     def loss_grad(self, x):
         """Loss and float64 gradient at the flat parameters ``x`` (L-BFGS objective)."""
@@ -106,9 +104,8 @@ class Trainer:
             self._scratch = block_scratch(self.network, self._chunk_rows, False,
                                           np.empty_like(self.grad))
         self.network.params[:] = x
-        with blas_threads_for(largest_product(self.network.units, self._chunk_rows)):
-            value = training.loss_grad(self.inputs, self.targets, self.network.bundle(),
-                                       self.loss, self._chunk_rows, self._scratch, self.grad)
+        value = training.loss_grad(self.inputs, self.targets, self.network.bundle(),
+                                   self.loss, self._chunk_rows, self._scratch, self.grad)
         return value, self.grad.astype(np.float64)
 
     def pull_params(self):
@@ -124,6 +121,5 @@ def predict(network, X):
     n_rows = X.shape[0]
     out = np.empty((n_rows, network.units[-1]), dtype=network.dtype)
     chunk_rows = max(1, min(config.CPU_CHUNK_ROWS, n_rows))
-    with blas_threads_for(largest_product(network.units, chunk_rows)):
-        prediction.predict(inputs_of(X, network.dtype), network.bundle(), chunk_rows, out)
+    prediction.predict(inputs_of(X, network.dtype), network.bundle(), chunk_rows, out)
     return out

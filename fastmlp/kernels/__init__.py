@@ -9,13 +9,15 @@ where scikit-learn catches them: the loss of each batch.
 
 Math shared by the CPU and CUDA kernels (activations, losses, optimizer steps)
 is written once, as ``kernel(inline="always")`` functions: inlined into the
-CPU kernels that call them (no call, no reference counting in hot loops), and
-compiled as device functions when a CUDA kernel calls them (``cuda_layers``
-wraps the ones that take arrays with ``cuda.jit(device=True)``, which also lets
-them run as Python under the CUDA simulator).
+CPU kernels that call them, and compiled as device functions for the CUDA
+kernels (``cuda_layers._device``, which under the CUDA simulator runs them as
+plain Python). Hot loops pass them scalars only: an inlined helper that takes
+arrays still pays reference counting on every call (it made the per-sample
+path 10x slower).
 
-Module map: ``inputs`` (dense / CSR row access), ``layers`` (a block of rows
-through the network, forward and backward), ``rows`` (the per-sample path),
+Module map: ``inputs`` (dense / CSR row access), ``products`` (matrix
+products on the calling thread), ``layers`` (a block of rows through the
+network, forward and backward), ``rows`` (the per-sample path),
 ``training`` (an epoch; the L-BFGS objective), ``prediction``, ``optimizers``,
 ``losses``, ``activations``, ``bundles``; ``cuda_layers`` holds the GPU kernels
 and the per-layer loops that launch them.

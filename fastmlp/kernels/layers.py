@@ -11,7 +11,8 @@ Notation (for layer ``i`` with input ``A`` of shape (rows, n_in)):
 The network is a ``Net`` bundle (see ``bundles.py`` for the flat parameter
 layout). Activations and deltas of a block of at most ``max_rows`` rows live in
 the flat ``Scratch`` buffers; layer ``i`` occupies ``act_off[i] : act_off[i] +
-rows * units[i+1]``. Nothing here allocates per block.
+rows * units[i+1]``. Nothing here allocates per block (``products.gemm`` does,
+one output-sized buffer, when it sums a gradient in several pieces).
 
 Activations whose f' needs the pre-activation Z (``activations.needs_pre``:
 GELU, SiLU) cost no extra memory: while training, the forward pass keeps each
@@ -24,30 +25,11 @@ as before.
 
 import numpy as np
 
-from ..config import SMALL_GEMM
 from . import kernel
 from .activations import RELU, SOFTMAX, activate, derivative, needs_pre, softmax_row
 from .inputs import csr_product, dense_block, row_index
 from .losses import delta_and_loss
-
-
-@kernel
-def gemm(A, B, out):
-    """``out = A @ B`` for 2-D arrays of one dtype (any of A, B may be transposed
-    views); plain loops up to ``config.SMALL_GEMM`` multiply-adds, else BLAS."""
-    n, k = A.shape
-    m = B.shape[1]
-    if n * k * m <= SMALL_GEMM:
-        for i in range(n):
-            for j in range(m):
-                out[i, j] = 0
-            for p in range(k):
-                a = A[i, p]
-                if a != 0:
-                    for j in range(m):
-                        out[i, j] += a * B[p, j]
-    else:
-        np.dot(A, B, out)
+from .products import gemm
 
 
 @kernel

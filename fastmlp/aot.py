@@ -1,0 +1,97 @@
+"""Ahead-of-time compilation: fill the on-disk kernel cache before the first fit.
+
+Every CPU kernel is compiled on first use and cached on disk (``cache=True``),
+next to the installed package or under ``NUMBA_CACHE_DIR`` when that is set.
+``compile_kernels`` runs tiny fits and predictions through every common path,
+so that a later process -- a container started from an image, a Dask worker --
+only loads the kernels on its first fit instead of compiling them.
+"""
+
+import time
+import warnings
+
+import numpy as np
+
+DTYPES = ("float32", "float64")
+
+
+def _paths(sparse):
+    """(estimator class, parameters, input kind) for every common path."""
+    from .estimators import MLPClassifier, MLPRegressor
+
+    small = dict(hidden_layer_sizes=(8,), max_iter=2, random_state=0)
+    wide = dict(hidden_layer_sizes=(64,), max_iter=2, random_state=0)
+    paths = []
+    for solver in ("sgd", "adam"):
+        # per-sample epochs (batch size 1) and mini-batch epochs through BLAS
+        paths.append((MLPClassifier, dict(small, solver=solver, batch_size=1), "dense"))
+        paths.append((MLPClassifier, dict(wide, solver=solver, batch_size=64), "dense"))
+    paths.append((MLPClassifier, dict(wide, solver="lbfgs"), "dense"))
+    paths.append((MLPRegressor, dict(wide, solver="adam", batch_size=64), "dense"))
+    if sparse:
+        paths.append((MLPClassifier, dict(wide, solver="adam", batch_size=64), "sparse"))
+        paths.append((MLPClassifier, dict(small, solver="adam", batch_size=1), "sparse"))
+        paths.append((MLPClassifier, dict(wide, solver="lbfgs"), "sparse"))
+    return paths
+
+
+def compile_kernels(dtypes=DTYPES, sparse=False, verbose=False):
+    """Compile the CPU kernels for the common paths and store them in the cache.
+
+    Runs tiny fits and predictions of ``MLPClassifier`` and ``MLPRegressor``:
+    per-sample and mini-batch epochs for ``sgd`` and ``adam``, the L-BFGS
+    objective, and prediction of a few rows (the latency path) and of many rows.
+    Later processes that share the cache load these kernels instead of
+    compiling them. Calling it again when the cache is full only loads.
+
+    Parameters
+    ----------
+    dtypes : sequence of {'float32', 'float64'}, default=('float32', 'float64')
+        Training dtypes to compile for (float32 input trains in float32).
+    sparse : bool, default=False
+        Also compile the paths of scipy sparse (CSR / CSC) input.
+    verbose : bool, default=False
+        Print one line per dtype with the seconds it took.
+
+    Returns
+    -------
+    seconds : float
+        Wall time of the whole call.
+
+    Notes
+    -----
+    The cache lives in the ``__pycache__`` folders next to the installed
+    kernel modules, or under ``NUMBA_CACHE_DIR`` when that variable is set;
+    the process that runs the fits must be able to write there.
+
+    Examples
+    --------
+    >>> import fastmlp
+    >>> seconds = fastmlp.compile_kernels(dtypes=["float64"])  # doctest: +SKIP
+    """
+    import scipy.sparse as sp
+    from sklearn.exceptions import ConvergenceWarning
+
+    dtypes = [dtypes] if isinstance(dtypes, str) else list(dtypes)
+    bad = [d for d in dtypes if d not in DTYPES]
+    if bad:
+        raise ValueError(f"dtypes must hold 'float32' and/or 'float64', got {bad!r}.")
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((200, 64))
+    y = (X[:, 0] > 0).astype(int) + (X[:, 1] > 0)
+    many = np.tile(X, (25, 1))  # enough rows for the block-wise prediction path
+    start = time.perf_counter()
+    for dtype in dtypes:
+        begin = time.perf_counter()
+        Xd, manyd = X.astype(dtype), many.astype(dtype)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            for cls, params, kind in _paths(sparse):
+                Xk = sp.csr_matrix(Xd) if kind == "sparse" else Xd
+                target = y if cls.__name__ == "MLPClassifier" else X[:, :2] @ [1.0, -1.0]
+                model = cls(**params).fit(Xk, target)
+                model.predict(Xk[:3])
+                model.predict(sp.csr_matrix(manyd) if kind == "sparse" else manyd)
+        if verbose:
+            print(f"fastmlp kernels for {dtype}: {time.perf_counter() - begin:.1f} s")
+    return time.perf_counter() - start

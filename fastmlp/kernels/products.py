@@ -1,0 +1,86 @@
+"""Matrix products of the CPU kernels, computed on the calling thread.
+
+``gemm`` is the only place where the CPU kernels multiply matrices. It never
+changes the process's BLAS settings, and its results do not depend on which
+thread calls it or on how many fits run at once:
+
+- up to ``config.SMALL_GEMM`` multiply-adds: plain loops (a BLAS call costs more);
+- up to ``config.SERIAL_GEMM_MACS``: BLAS, in pieces of at most
+  ``config.BLAS_SERIAL_MACS`` multiply-adds, which BLAS runs on the calling
+  thread -- no BLAS thread to wake, none to oversubscribe cores when several
+  fits run in threads;
+- above: one BLAS call with the process's BLAS thread setting.
+
+OpenBLAS's result for a product depends only on its shape and that setting,
+never on the calling thread or on concurrent calls, so every path gives
+bitwise the same result whichever thread runs it.
+"""
+
+import numpy as np
+from numba.extending import overload
+
+from ..config import BLAS_SERIAL_MACS, SERIAL_GEMM_MACS, SMALL_GEMM
+from . import kernel
+
+
+@kernel
+def gemm(A, B, out):
+    """``out = A @ B`` for 2-D arrays of one dtype (any of A, B may be transposed
+    views); see the module docstring for how each size is computed."""
+    n, k = A.shape
+    m = B.shape[1]
+    macs = n * k * m
+    if macs <= SMALL_GEMM:
+        for i in range(n):
+            for j in range(m):
+                out[i, j] = 0
+            for p in range(k):
+                a = A[i, p]
+                if a != 0:
+                    for j in range(m):
+                        out[i, j] += a * B[p, j]
+    elif macs <= SERIAL_GEMM_MACS:
+        serial_dot(A, B, out)
+    else:
+        np.dot(A, B, out)
+
+
+def serial_dot(A, B, out):
+    """``out = A @ B`` in BLAS calls of at most ``BLAS_SERIAL_MACS`` multiply-adds
+    (compiled by the overload below; the pieces depend on the operands' layouts)."""
+
+
+@overload(serial_dot, jit_options={"error_model": "numpy"})
+def _serial_dot(A, B, out):
+    if A.layout == "C" and out.layout == "C":
+        def rows_of_out(A, B, out):
+            # pieces of the output's rows; each row as in one whole call
+            n, k = A.shape
+            step = max(1, BLAS_SERIAL_MACS // (k * B.shape[1]))
+            for start in range(0, n, step):
+                stop = min(start + step, n)
+                np.dot(A[start:stop], B, out[start:stop])
+        return rows_of_out
+    if A.layout == "F" and B.layout == "C":
+        def pieces_of_sum(A, B, out):
+            # A is a transposed C array (X.T @ D, a gradient): pieces of the
+            # summed dimension, added up in order (one buffer for the pieces)
+            X = A.T
+            n, k = A.shape
+            m = B.shape[1]
+            step = max(1, BLAS_SERIAL_MACS // (n * m))
+            stop = min(step, k)
+            np.dot(X[:stop].T, B[:stop], out)
+            if stop == k:
+                return
+            part = np.empty_like(out)
+            for start in range(stop, k, step):
+                stop = min(start + step, k)
+                np.dot(X[start:stop].T, B[start:stop], part)
+                for i in range(n):
+                    for j in range(m):
+                        out[i, j] += part[i, j]
+        return pieces_of_sum
+    def whole(A, B, out):
+        np.dot(A, B, out)
+    return whole
