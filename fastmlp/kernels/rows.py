@@ -112,6 +112,7 @@ def run_epoch_rows(inputs, targets, batches, net, loss, solver, scratch):
     Y, sw, weighted = targets
     coef_off, inter_off, hidden_code = net.coef_off, net.inter_off, net.hidden_code
     keep_pre = needs_pre(hidden_code)  # deltas[...] holds z until overwritten
+    relu = hidden_code == RELU  # the common case, with a constant code (as forward_row)
     code = solver.code
     th = typed_hyper(solver.hyper, params)
     alpha_c = cast_like(params, loss.alpha)
@@ -157,8 +158,9 @@ def run_epoch_rows(inputs, targets, batches, net, loss, solver, scratch):
                         a = acts[ia + k]
                         wk = params[w0 + k]
                         if i > 0:
-                            deltas[ia + k] = wk * d * derivative(
+                            f_prime = derivative(a, a, RELU) if relu else derivative(
                                 a, deltas[ia + k] if keep_pre else a, hidden_code)
+                            deltas[ia + k] = wk * d * f_prime
                         if fused:  # (unweighted rows divide by 1: skipped)
                             g = finished_gradient(a * d, wk, alpha_c, w_c, weighted)
                             if plain_sgd:
@@ -190,8 +192,8 @@ def run_epoch_rows(inputs, targets, batches, net, loss, solver, scratch):
                                 back += params[base + j] * d
                                 grad[base + j] += a * d
                         if i > 0:
-                            deltas[ia + k] = back * derivative(
-                                a, deltas[ia + k] if keep_pre else a, hidden_code)
+                            deltas[ia + k] = back * (derivative(a, a, RELU) if relu else derivative(
+                                a, deltas[ia + k] if keep_pre else a, hidden_code))
                 for j in range(n_out):  # intercepts
                     if fused:
                         b = params[b0 + j]
