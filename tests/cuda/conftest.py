@@ -86,8 +86,36 @@ def thread_safe_shared_arrays():
     kernelapi.FakeCUDAShared.array = array
 
 
+def thread_safe_module_swap():
+    """Make the simulator's swap of the ``cuda`` global around device-function
+    calls safe against a globals dict that grows meanwhile.
+
+    Raising a warning adds ``__warningregistry__`` to the calling function's
+    globals; when that happens in one simulated thread while another iterates
+    the same globals to swap ``cuda``, the simulator fails with "dictionary
+    changed size during iteration". This takes a snapshot of the items first.
+    """
+    from contextlib import contextmanager
+
+    from numba import cuda
+    from numba.cuda.simulator import kernel
+
+    @contextmanager
+    def swapped_cuda_module(fn, fake_cuda_module):
+        fn_globs = fn.__globals__
+        orig = {k: v for k, v in list(fn_globs.items()) if v is cuda}
+        fn_globs.update({k: fake_cuda_module for k in orig})
+        try:
+            yield
+        finally:
+            fn_globs.update(orig)
+
+    kernel.swapped_cuda_module = swapped_cuda_module
+
+
 if SIMULATOR:
     thread_safe_shared_arrays()
+    thread_safe_module_swap()
 
 
 @pytest.fixture(scope="session", autouse=True)
