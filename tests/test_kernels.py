@@ -416,7 +416,7 @@ def test_adam_update(dtype):
 @pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
 @pytest.mark.parametrize("solver, nesterov", [(ref.SGD, False), (ref.SGD, True), (ref.ADAM, False)],
                          ids=["sgd", "sgd-nesterov", "adam"])
-def test_step_all(dtype, solver, nesterov):
+def test_finish_and_step(dtype, solver, nesterov):
     """Finish a summed gradient (+ alpha W on coefficients, / weight sum) and
     take one optimizer step: ``finalize_gradient`` followed by the update."""
     rng = np.random.default_rng(15)
