@@ -156,10 +156,3 @@ class Network:
     def intercepts(self):
         """Per-layer intercept vectors, views into ``params``."""
         return [self.params[o : o + b] for o, b in zip(self.inter_off, self.units[1:])]
-
-    def views_of_params(self, coefs, intercepts):
-        """True when ``coefs`` / ``intercepts`` are still this network's views."""
-        arrays = list(coefs) + list(intercepts)
-        return len(arrays) == 2 * self.n_layers and all(
-            a.base is self.params for a in arrays
-        )
