@@ -3,17 +3,13 @@
 Every size that decides *how* fastmlp computes (never *what*) lives here, with
 the measurement behind it. The backends read these names at call time, so a
 test or a user can change them (``monkeypatch.setattr(fastmlp.config, ...)``)
-without reloading anything. ``SMALL_GEMM``, ``SERIAL_GEMM_MACS`` and
-``BLAS_SERIAL_MACS`` are the exceptions: the compiled kernels read them when
+without reloading anything. ``SERIAL_GEMM_MACS`` and ``BLAS_SERIAL_MACS``
+are the exceptions: the compiled kernels read them when
 they are compiled, and changing them later has no effect on code already in the
 on-disk cache.
 """
 
 import os
-
-SMALL_GEMM = 4_000
-"""Largest matrix product (multiply-adds) that ``kernels.products.gemm`` computes
-with plain loops; above it, a BLAS call (its overhead is about a microsecond)."""
 
 ROWS_PATH_MACS = 100_000
 """Mini-batches with at most this many multiply-adds (batch rows x coefficients)

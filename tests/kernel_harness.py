@@ -7,7 +7,15 @@ conventions) and from the backends (so a backend bug cannot hide a kernel bug).
 import numpy as np
 import scipy.sparse as sp
 
-from fastmlp.kernels.bundles import Hyper, Inputs, Net, Scratch, Solver, Targets
+from fastmlp.kernels.bundles import (
+    Hyper,
+    Net,
+    Scratch,
+    Solver,
+    Targets,
+    csr_inputs,
+    dense_inputs,
+)
 
 import reference as ref
 
@@ -70,12 +78,9 @@ def input_args(X, dtype):
     """X as the kernels' ``Inputs`` bundle (dense, or CSR with int32 indices)."""
     if sp.issparse(X):
         X = sp.csr_matrix(X)
-        return Inputs(np.empty((0, 0), dtype=dtype), X.indptr.astype(np.int32),
-                      X.indices.astype(np.int32), np.ascontiguousarray(X.data, dtype=dtype),
-                      True)
-    empty = np.empty(0, dtype=np.int32)
-    return Inputs(np.ascontiguousarray(X, dtype=dtype), empty, empty, np.empty(0, dtype=dtype),
-                  False)
+        return csr_inputs(X.indptr.astype(np.int32), X.indices.astype(np.int32),
+                          np.ascontiguousarray(X.data, dtype=dtype))
+    return dense_inputs(np.ascontiguousarray(X, dtype=dtype))
 
 
 def network_args(params, units, hidden_code, out_code):

@@ -97,8 +97,8 @@ def test_needs_pre_only_where_the_output_cannot_give_the_derivative():
 
 # -------------------------------------------------------------------- gemm
 GEMM_SHAPES = {
-    "small": [(1, 1, 1), (3, 5, 4), (7, 13, 11), (10, 20, 15)],
-    "blas": [(30, 40, 20), (64, 50, 33), (200, 11, 17), (20, 25, 40)],
+    "blas": [(1, 1, 1), (3, 5, 4), (7, 13, 11), (10, 20, 15), (30, 40, 20), (64, 50, 33),
+             (200, 11, 17), (20, 25, 40)],
     "pieces": [(300, 40, 50), (64, 300, 30), (513, 33, 37), (2, 700, 400)],
     "whole": [(300, 200, 150)],
 }
@@ -107,8 +107,6 @@ GEMM_SHAPES = {
 def gemm_branch(n, k, m):
     """Which way ``products.gemm`` computes an (n, k) x (k, m) product."""
     macs = n * k * m
-    if macs <= config.SMALL_GEMM:
-        return "small"
     if macs <= config.BLAS_SERIAL_MACS:
         return "blas"
     return "pieces" if macs <= config.SERIAL_GEMM_MACS else "whole"

@@ -6,7 +6,7 @@ import scipy.sparse as sp
 
 from .. import config
 from ..kernels import prediction, rows, training
-from ..kernels.bundles import Batches, Inputs, LossSpec, Scratch, Targets
+from ..kernels.bundles import Batches, LossSpec, Scratch, Targets, csr_inputs, dense_inputs
 from .arrays import check_data, dense_rows, host_inputs
 
 
@@ -15,10 +15,9 @@ def inputs_of(X, dtype):
     rows C-contiguous and writeable, CSR canonical and in bounds (``arrays``)."""
     X = host_inputs(X, dtype)
     if sp.issparse(X):
-        return Inputs(np.empty((0, 0), dtype=dtype), dense_rows(X.indptr, X.indptr.dtype),
-                      dense_rows(X.indices, X.indices.dtype), dense_rows(X.data, dtype), True)
-    empty_index = np.empty(0, dtype=np.int32)
-    return Inputs(X, empty_index, empty_index, np.empty(0, dtype=dtype), False)
+        return csr_inputs(dense_rows(X.indptr, X.indptr.dtype),
+                          dense_rows(X.indices, X.indices.dtype), dense_rows(X.data, dtype))
+    return dense_inputs(X)
 
 
 def targets_of(Y, sample_weight, dtype):

@@ -12,12 +12,27 @@ cache like plain arguments. The backends build them (``backends/cpu.py``,
 from collections import namedtuple
 
 Inputs = namedtuple("Inputs", "X indptr indices data sparse")
-Inputs.__doc__ = """Rows of a data set, dense or CSR.
+Inputs.__doc__ = """Rows of a data set, dense or CSR; build it with ``dense_inputs``
+or ``csr_inputs``.
 
-X : 2-D C-contiguous array (n_rows, n_features); a (0, 0) array when sparse.
-indptr, indices, data : the CSR arrays (empty when dense); data in X's dtype.
+X : 2-D C-contiguous array (n_rows, n_features); None when sparse.
+indptr, indices, data : the CSR arrays (None when dense); data in X's dtype.
 sparse : bool.
+
+The None fields make dense and CSR bundles different Numba types, so a kernel
+compiled for one contains no code for the other (``inputs.py``).
 """
+
+
+def dense_inputs(X):
+    """``Inputs`` of a dense, C-contiguous 2-D array."""
+    return Inputs(X, None, None, None, False)
+
+
+def csr_inputs(indptr, indices, data):
+    """``Inputs`` of CSR arrays (canonical and in bounds; see ``backends.arrays``)."""
+    return Inputs(None, indptr, indices, data, True)
+
 
 Targets = namedtuple("Targets", "Y sw weighted")
 Targets.__doc__ = """What the outputs are trained towards.

@@ -26,8 +26,18 @@ as before.
 import numpy as np
 
 from . import kernel
-from .activations import RELU, SOFTMAX, activate, derivative, needs_pre, softmax_row
-from .inputs import csr_product, dense_block, row_index
+from .activations import (
+    IDENTITY,
+    LOGISTIC,
+    RELU,
+    SOFTMAX,
+    TANH,
+    activate,
+    derivative,
+    needs_pre,
+    softmax_row,
+)
+from .inputs import input_gradient, input_product, row_index
 from .losses import delta_and_loss
 from .products import gemm
 
@@ -66,7 +76,8 @@ def activation_offsets(units, max_rows):
 def bias_activate(Z, b, code, pre):
     """In place: ``Z = f(Z + b)`` row by row; SOFTMAX normalises each row. When
     ``pre`` has rows (training an activation of ``needs_pre``), ``Z + b`` is
-    also kept there."""
+    also kept there. The common codes get loops of their own: with a constant
+    code the loop has no branch per element and vectorises."""
     rows, cols = Z.shape
     keep = pre.shape[0] > 0
     for r in range(rows):
@@ -74,17 +85,40 @@ def bias_activate(Z, b, code, pre):
             for j in range(cols):
                 Z[r, j] += b[j]
             softmax_row(Z[r], 0, cols)
-        elif code == RELU:  # constant code: the loop vectorises
+        elif code == RELU:
             for j in range(cols):
                 Z[r, j] = activate(Z[r, j] + b[j], RELU)
-        elif keep:
+        elif code == IDENTITY:
             for j in range(cols):
-                z = Z[r, j] + b[j]
-                pre[r, j] = z
-                Z[r, j] = activate(z, code)
+                Z[r, j] += b[j]
         else:
             for j in range(cols):
-                Z[r, j] = activate(Z[r, j] + b[j], code)
+                z = Z[r, j] + b[j]
+                if keep:
+                    pre[r, j] = z
+                Z[r, j] = activate(z, code)
+
+
+@kernel
+def scale_by_derivative(D, A, code):
+    """In place: ``D *= f'(A)`` from the outputs ``A = f(Z)`` (codes whose f' is
+    written from the output). ReLU, tanh and logistic get loops with a constant
+    code, which vectorise; a code read per element costs as much as the matrix
+    products of a mid-size layer."""
+    rows, cols = D.shape
+    for r in range(rows):
+        if code == RELU:
+            for j in range(cols):
+                D[r, j] *= derivative(A[r, j], A[r, j], RELU)
+        elif code == TANH:
+            for j in range(cols):
+                D[r, j] *= derivative(A[r, j], A[r, j], TANH)
+        elif code == LOGISTIC:
+            for j in range(cols):
+                D[r, j] *= derivative(A[r, j], A[r, j], LOGISTIC)
+        else:
+            for j in range(cols):
+                D[r, j] *= derivative(A[r, j], A[r, j], code)
 
 
 @kernel
@@ -96,14 +130,8 @@ def forward(inputs, block, net, act_off, scratch):
     rows = block.stop - block.start
     units = net.units
     n_layers = units.shape[0] - 1
-    Z = layer_view(scratch.acts, act_off[0], rows, units[1])
-    W = coef_view(net.params, net, 0)
-    if inputs.sparse:
-        csr_product(inputs, block, W, Z, False)
-        A0 = scratch.xbuf[:rows]
-    else:
-        A0 = dense_block(inputs, block, scratch.xbuf)
-        gemm(A0, W, Z)
+    A0 = input_product(inputs, block, coef_view(net.params, net, 0),
+                       layer_view(scratch.acts, act_off[0], rows, units[1]), scratch.xbuf)
     keep_pre = needs_pre(net.hidden_code) and scratch.deltas.shape[0] > 0
     for i in range(n_layers):
         Z = layer_view(scratch.acts, act_off[i], rows, units[i + 1])
@@ -151,10 +179,8 @@ def backward(inputs, block, A0, net, act_off, scratch):
         gW = coef_view(grad, net, i)
         if i > 0:
             gemm(layer_view(acts, act_off[i - 1], rows, units[i]).T, D, gW)
-        elif inputs.sparse:
-            csr_product(inputs, block, D, gW, True)
         else:
-            gemm(A0.T, D, gW)
+            input_gradient(inputs, block, A0, D, gW)
         gb = intercept_view(grad, net, i)
         gb[:] = 0
         for r in range(rows):
@@ -172,12 +198,10 @@ def backward(inputs, block, A0, net, act_off, scratch):
                         D_prev[r, j] = A_prev[r, j] * derivative(z, z, code)
             else:
                 gemm(D, coef_view(net.params, net, i).T, D_prev)
-                for r in range(rows):
-                    for j in range(units[i]):
-                        D_prev[r, j] *= derivative(A_prev[r, j], A_prev[r, j], code)
+                scale_by_derivative(D_prev, A_prev, code)
 
 
-@kernel
+@kernel(inline="always")
 def block_loss_grad(inputs, targets, block, net, loss, act_off, scratch):
     """Forward, output delta and backward over one block of rows.
 

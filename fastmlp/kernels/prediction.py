@@ -23,8 +23,10 @@ def predict(inputs, net, chunk_rows, out):
     for start in range(0, n_rows, chunk_rows):
         stop = min(start + chunk_rows, n_rows)
         forward(inputs, Block(order, start, stop, True), net, act_off, scratch)
-        out[start:stop] = layer_view(scratch.acts, act_off[last], stop - start,
-                                     net.units[last + 1])
+        P = layer_view(scratch.acts, act_off[last], stop - start, net.units[last + 1])
+        for r in range(stop - start):  # loops: a slice assignment compiles an error message
+            for j in range(P.shape[1]):
+                out[start + r, j] = P[r, j]
 
 
 @kernel

@@ -4,8 +4,7 @@
 changes the process's BLAS settings, and its results do not depend on which
 thread calls it or on how many fits run at once:
 
-- up to ``config.SMALL_GEMM`` multiply-adds: plain loops (a BLAS call costs more);
-- up to ``config.SERIAL_GEMM_MACS``: BLAS, in pieces of at most
+- up to ``config.SERIAL_GEMM_MACS`` multiply-adds: BLAS, in pieces of at most
   ``config.BLAS_SERIAL_MACS`` multiply-adds, which BLAS runs on the calling
   thread -- no BLAS thread to wake, none to oversubscribe cores when several
   fits run in threads;
@@ -19,7 +18,7 @@ bitwise the same result whichever thread runs it.
 import numpy as np
 from numba.extending import overload
 
-from ..config import BLAS_SERIAL_MACS, SERIAL_GEMM_MACS, SMALL_GEMM
+from ..config import BLAS_SERIAL_MACS, SERIAL_GEMM_MACS
 from . import kernel
 
 
@@ -30,16 +29,7 @@ def gemm(A, B, out):
     n, k = A.shape
     m = B.shape[1]
     macs = n * k * m
-    if macs <= SMALL_GEMM:
-        for i in range(n):
-            for j in range(m):
-                out[i, j] = 0
-            for p in range(k):
-                a = A[i, p]
-                if a != 0:
-                    for j in range(m):
-                        out[i, j] += a * B[p, j]
-    elif macs <= SERIAL_GEMM_MACS:
+    if macs <= SERIAL_GEMM_MACS:
         serial_dot(A, B, out)
     else:
         np.dot(A, B, out)
