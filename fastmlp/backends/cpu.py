@@ -114,7 +114,7 @@ class Trainer:
 def predict(network, X):
     """Output-layer activations, shape (n_samples, n_outputs), in the network's dtype."""
     check_data(network, X)
-    if isinstance(X, np.ndarray) and X.shape[0] * network.n_coef <= config.ROWS_PATH_MACS:
+    if isinstance(X, np.ndarray) and X.shape[0] * network.n_coef <= config.PREDICT_ROWS_MACS:
         # few rows: plain loops, no BLAS, no chunk scratch (the latency path)
         return prediction.predict_rows(dense_rows(X, network.dtype), network.bundle())
     n_rows = X.shape[0]
