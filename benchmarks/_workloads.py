@@ -14,6 +14,8 @@ W3  large mini-batch Adam, 60,000x784, 784-256-128-10, batch 256, 2 epochs
 W4  prediction latency (one row) and throughput (100,000 rows)
 W5  start-up: fresh interpreter, import + fit load_digits (warm / cold Numba cache)
 W6  peak RSS while fitting W3, each library in a fresh subprocess
+W7  mid-size tabular: 5,000 x 20-40 float64, hidden (100, 100) or (64,), batch
+    100-200, adam, 50 epochs -- classifiers and a regressor
 W9  model files of the W3 model: save + load time and size (fastmlp.save /
     pickle / skops), and onnxruntime's one-row latency next to fastmlp's
 """
@@ -43,6 +45,17 @@ W3_PARAMS = dict(hidden_layer_sizes=(256, 128), solver="adam", batch_size=256,
                  max_iter=2, random_state=0)
 W4_PARAMS = dict(hidden_layer_sizes=(64,), max_iter=50, random_state=0)
 W5_PARAMS = dict(max_iter=20, random_state=0)
+W7_EPOCHS = 50
+W7_VARIANTS = {  # name -> (kind, n_features, estimator parameters)
+    "clf (100, 100) batch 100": ("classifier", 40, dict(hidden_layer_sizes=(100, 100),
+                                                        batch_size=100)),
+    "clf (64,) batch 200": ("classifier", 20, dict(hidden_layer_sizes=(64,), batch_size=200)),
+    "reg (100, 100) batch 100": ("regressor", 40, dict(hidden_layer_sizes=(100, 100),
+                                                       batch_size=100)),
+}
+"""W7: the data sets most scikit-learn users fit (a few thousand rows, tens of
+features, float64 as ``make_*`` and pandas give them). Every fit runs exactly
+``max_iter`` epochs (``n_iter_no_change=max_iter``)."""
 ALPHA = 1e-4  # scikit-learn's default L2 penalty, used by the torch equivalents
 DTYPES = ["float32", "float64"]
 
@@ -168,6 +181,32 @@ def w4_data(dtype="float32", n_fit=2000, n_predict=100000):
                                n_classes=3, random_state=0)
     X_big = np.random.default_rng(0).standard_normal((n_predict, 20)).astype(dtype)
     return X.astype(dtype), y, X_big
+
+
+def w7_params(variant, epochs=W7_EPOCHS):
+    """(kind, estimator parameters) of a W7 variant, adam for ``epochs`` epochs."""
+    kind, _, params = W7_VARIANTS[variant]
+    return kind, dict(params, solver="adam", max_iter=epochs, n_iter_no_change=epochs,
+                      random_state=0)
+
+
+def w7_data(variant, n_train=5000, n_val=1000, dtype="float64"):
+    """Train and validation split of a W7 variant's data: ``make_classification``
+    (10 classes, half the features informative) or ``make_regression`` (targets
+    scaled to unit variance)."""
+    from sklearn.datasets import make_classification, make_regression
+    kind, n_features, _ = W7_VARIANTS[variant]
+    n = n_train + n_val
+    if kind == "classifier":
+        X, y = make_classification(n_samples=n, n_features=n_features,
+                                   n_informative=n_features // 2, n_classes=10,
+                                   random_state=0)
+    else:
+        X, y = make_regression(n_samples=n, n_features=n_features,
+                               n_informative=n_features // 2, noise=10.0, random_state=0)
+        y = y / y.std()
+    X = X.astype(dtype)
+    return X[:n_train], y[:n_train], X[n_train:], y[n_train:]
 
 
 def mlp_flops(n_rows, n_in, hidden, n_out, epochs=1):

@@ -1,6 +1,6 @@
 #!/usr/bin/env python
-"""Compare fastmlp with scikit-learn (and PyTorch, when importable) on W1-W6,
-and fastmlp's model file with pickle and skops (W9).
+"""Compare fastmlp with scikit-learn (and PyTorch, when importable) on W1-W8
+and W10, and fastmlp's model file with pickle and skops (W9).
 
     python benchmarks/compare.py [--quick] [--mnist DIR] [--only W1,W3]
                                  [--dtype float32|float64] [--device cpu|cuda]
@@ -39,16 +39,16 @@ SIZES = {
                  w4_fit_rows=2_000, w4_rows=100_000, w9_rows=6_000,
                  w10_rows=20_000, w10_torch_rows=1_000, w10_train=4_000, w10_epochs=3,
                  fit_repeat=3, fast_repeat=7, start_repeat=3, gemm_n=2048,
-                 w8_max_iter=100, w8_rounds=5),
+                 w8_max_iter=100, w8_rounds=5, w7_train=5_000, w7_epochs=50),
     "quick": dict(w1_rows=20_000, w1_slow_rows=1_000, w1_torch_rows=300, w1_val=1_000,
                   w2_train=2_000, w2_val=500, w2_epochs=5,
                   w3_rows=6_000, w3_val=1_000, w6_rows=10_000,
                   w4_fit_rows=1_000, w4_rows=100_000, w9_rows=2_000,
                   w10_rows=5_000, w10_torch_rows=200, w10_train=1_000, w10_epochs=1,
                   fit_repeat=2, fast_repeat=3, start_repeat=2, gemm_n=1024,
-                  w8_max_iter=30, w8_rounds=3),
+                  w8_max_iter=30, w8_rounds=3, w7_train=2_000, w7_epochs=10),
 }
-WORKLOADS = ("W1", "W2", "W3", "W4", "W5", "W6", "W8", "W9", "W10")
+WORKLOADS = ("W1", "W2", "W3", "W4", "W5", "W6", "W7", "W8", "W9", "W10")
 
 
 def log(msg):
@@ -334,6 +334,48 @@ def run_w3(cfg):
 
 
 # --------------------------------------------------------------------------
+# W7: mid-size tabular fits (float64 unless --dtype says otherwise)
+# --------------------------------------------------------------------------
+def run_w7(cfg):
+    s = cfg.sizes
+    dtype = cfg.dtype if cfg.dtype_given else "float64"
+    rows = []
+    for variant in wl.W7_VARIANTS:
+        kind, params = wl.w7_params(variant, s["w7_epochs"])
+        Xtr, ytr, Xva, yva = wl.w7_data(variant, s["w7_train"], dtype=dtype)
+        warm_errors = {lib: attempt(wl.warm_up, lib, kind, params, Xtr, ytr)
+                       for lib in ("fastmlp", "sklearn")}
+        fits = {lib: (lambda lib=lib: wl.quiet_fit(wl.make_estimator(lib, kind, params),
+                                                   Xtr, ytr))
+                for lib, error in warm_errors.items() if not error}
+        results = wl.race(fits, s["fit_repeat"])
+        results.update({lib: e for lib, e in warm_errors.items() if e})
+        group = []
+        for lib in warm_errors:
+            def body(row, lib=lib):
+                row.seconds, model = result(results, lib)
+                row.cost = row.seconds
+                row.rate, row.rate_unit = len(Xtr) * model.n_iter_ / row.seconds, "samples/s"
+                if kind == "classifier":
+                    row.score, row.score_name = wl.accuracy(yva, model.predict(Xva)), "val acc"
+                else:
+                    row.score, row.score_name = wl.r2(yva, model.predict(Xva)), "val R2"
+                row.note = (f"{len(Xtr):,} x {Xtr.shape[1]} {dtype}, {model.n_iter_} epochs, "
+                            f"best of {s['fit_repeat']}")
+            group.append(guarded(Row(f"W7 {variant}", lib), body))
+        set_ratios(group)
+        r = by_library(group)
+        fm, sk = r.get("fastmlp"), r.get("sklearn")
+        if sk and sk.ratio:
+            sk.target(">=3x faster than sklearn", sk.ratio >= 3, f"{sk.ratio:.2f}x")
+        if fm and sk and fm.score is not None and sk.score is not None:
+            gap = abs(fm.score - sk.score) * 100
+            sk.target("score within 0.5 pt", gap <= 0.5, f"|diff| {gap:.2f} pt")
+        rows += group
+    return rows
+
+
+# --------------------------------------------------------------------------
 # W4: prediction latency / throughput
 # --------------------------------------------------------------------------
 def run_w4(cfg):
@@ -557,7 +599,7 @@ def run_w9_onnx(cfg, model, one):
 
 
 RUNNERS = {"W1": run_w1, "W2": run_w2, "W3": run_w3, "W4": run_w4, "W5": run_w5, "W6": run_w6,
-           "W8": run_w8, "W9": run_w9, "W10": run_w10}
+           "W7": run_w7, "W8": run_w8, "W9": run_w9, "W10": run_w10}
 
 
 # --------------------------------------------------------------------------
@@ -665,7 +707,9 @@ def parse_args(argv=None):
                    "(W2 uses a synthetic stand-in otherwise)")
     p.add_argument("--only", metavar="W1,W3",
                    help="comma-separated subset of " + ",".join(WORKLOADS))
-    p.add_argument("--dtype", choices=("float32", "float64"), default="float32")
+    p.add_argument("--dtype", choices=("float32", "float64"),
+                   help="data dtype (default: float32; float64 for W7, the dtype of "
+                        "scikit-learn's data sets)")
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
                    help="device for fastmlp in W2/W3")
     p.add_argument("--json", metavar="PATH", help="also save the results as JSON")
@@ -682,7 +726,8 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    cfg = argparse.Namespace(quick=args.quick, dtype=args.dtype, device=args.device,
+    cfg = argparse.Namespace(quick=args.quick, dtype=args.dtype or "float32",
+                             dtype_given=args.dtype is not None, device=args.device,
                              mnist=args.mnist, sizes=SIZES["quick" if args.quick else "full"],
                              torch=wl.torch_available(), cuda_ok=False, notes=[])
     if args.device == "cuda":

@@ -1,0 +1,39 @@
+"""W7: mid-size tabular fits, the data most scikit-learn users have.
+
+5,000 x 20-40 float64 rows (``make_classification`` with 10 classes, or
+``make_regression``), hidden (100, 100) at batch 100 or (64,) at batch 200,
+adam. Reduced to 10 epochs here (compare.py runs 50); compilation happens in
+``setup``.
+"""
+from . import _workloads as wl
+
+LIBRARIES = ["fastmlp", "sklearn"]
+
+
+class MidSizeTabular:
+    params = (LIBRARIES, list(wl.W7_VARIANTS), wl.DTYPES)
+    param_names = ["library", "variant", "dtype"]
+    timeout = 300
+    warmup_time = 0.0
+    repeat = (1, 3, 30.0)
+    number = 1
+    epochs = 10
+
+    def setup(self, library, variant, dtype):
+        kind, params = wl.w7_params(variant, self.epochs)
+        key = ("W7", library, variant, dtype)
+        data = wl.memo(key, lambda: wl.w7_data(variant, dtype=dtype))
+        self.Xtr, self.ytr, self.Xva, self.yva = data
+        wl.warm_up(library, kind, params, self.Xtr, self.ytr)
+        self.kind = kind
+        self.fit = lambda: wl.quiet_fit(wl.make_estimator(library, kind, params),
+                                        self.Xtr, self.ytr)
+
+    def time_fit(self, library, variant, dtype):
+        self.fit()
+
+    def track_val_score(self, library, variant, dtype):
+        """Validation accuracy (classifiers) or R^2 (the regressor)."""
+        return self.fit().score(self.Xva, self.yva)
+
+    track_val_score.unit = "score"
