@@ -147,3 +147,13 @@ def softmax_row(z, off, cols):
     for j in range(cols):
         z[off + j] /= total
 
+
+
+activate_any = kernel(activate.py_func)
+"""``activate`` compiled once as a function of its own rather than inlined: for
+the mini-batch loops whose code is only known at run time (those loops call
+tanh, exp or erf per element and cannot vectorise anyway). Inlining every
+branch at every such site made a cold first fit measurably slower to compile."""
+
+derivative_any = kernel(derivative.py_func)
+"""``derivative`` compiled once as a function of its own (see ``activate_any``)."""

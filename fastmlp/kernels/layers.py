@@ -33,7 +33,9 @@ from .activations import (
     SOFTMAX,
     TANH,
     activate,
+    activate_any,
     derivative,
+    derivative_any,
     needs_pre,
     softmax_row,
 )
@@ -96,7 +98,7 @@ def bias_activate(Z, b, code, pre):
                 z = Z[r, j] + b[j]
                 if keep:
                     pre[r, j] = z
-                Z[r, j] = activate(z, code)
+                Z[r, j] = activate_any(z, code)
 
 
 @kernel
@@ -118,7 +120,7 @@ def scale_by_derivative(D, A, code):
                 D[r, j] *= derivative(A[r, j], A[r, j], LOGISTIC)
         else:
             for j in range(cols):
-                D[r, j] *= derivative(A[r, j], A[r, j], code)
+                D[r, j] *= derivative_any(A[r, j], A[r, j], code)
 
 
 @kernel
@@ -195,7 +197,7 @@ def backward(inputs, block, A0, net, act_off, scratch):
                 for r in range(rows):
                     for j in range(units[i]):
                         z = D_prev[r, j]  # f' of these codes reads z only
-                        D_prev[r, j] = A_prev[r, j] * derivative(z, z, code)
+                        D_prev[r, j] = A_prev[r, j] * derivative_any(z, z, code)
             else:
                 gemm(D, coef_view(net.params, net, i).T, D_prev)
                 scale_by_derivative(D_prev, A_prev, code)
