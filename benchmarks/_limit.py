@@ -16,7 +16,7 @@ bookkeeping, no per-batch allocation):
 
 over a shuffled index array (Fisher-Yates permutation drawn inside the
 compiled function, as any fit has to shuffle too).  fastmlp's per-sample SGD
-should land within 2x of this.
+should land within 1.5x of this.
 """
 import numpy as np
 from numba import njit
