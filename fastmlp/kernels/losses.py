@@ -74,9 +74,9 @@ def accumulated_loss(accumulated, total, weight_sum, squares, alpha, loss_code, 
 @kernel(inline="always")
 def sum_of_squares(x, n):
     """sum(x[:n] ** 2) in float64, with four partial sums so the additions do
-    not wait on each other (a single running sum is a serial chain). The block
-    paths use BLAS instead (``optimizers.finish_and_step``); this is for the
-    per-sample path, where a BLAS call per row costs more than the sum."""
+    not wait on each other (a single running sum is a serial chain). Not BLAS:
+    a dot product of more than about 10,000 elements wakes BLAS threads, and a
+    call per row of the per-sample path costs more than the sum."""
     a0 = a1 = a2 = a3 = 0.0
     m = n - n % 4
     for k in range(0, m, 4):
