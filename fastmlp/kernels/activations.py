@@ -60,7 +60,7 @@ def activate(z, code):
     SOFTMAX is not elementwise (see ``softmax_row``); here it returns ``exp(z)``.
     """
     if code == RELU:
-        return z if z > 0 else z * 0
+        return relu(z)
     if code == TANH:
         return math.tanh(z)
     if code == LOGISTIC:
@@ -78,6 +78,30 @@ def activate(z, code):
     if code == SILU:  # z sigmoid(z)
         return z * sigmoid(z)
     return z
+
+
+@kernel(inline="always")
+def relu(z):
+    """max(z, 0), in z's type."""
+    return z if z > 0 else z * 0
+
+
+@kernel(inline="always")
+def relu_derivative(a):
+    """ReLU's f' from its output: 1 where a > 0, else 0."""
+    return a * 0 + 1 if a > 0 else a * 0
+
+
+@kernel(inline="always")
+def tanh_derivative(a):
+    """tanh's f' from its output: 1 - a^2."""
+    return 1 - a * a
+
+
+@kernel(inline="always")
+def logistic_derivative(a):
+    """The logistic function's f' from its output: a (1 - a)."""
+    return a * (1 - a)
 
 
 @kernel(inline="always")
@@ -108,11 +132,11 @@ def derivative(a, z, code):
     gelu: Phi(z) + z phi(z); silu: s (1 + z (1 - s)), s = sigmoid(z).
     """
     if code == RELU:
-        return a * 0 + 1 if a > 0 else a * 0
+        return relu_derivative(a)
     if code == TANH:
-        return 1 - a * a
+        return tanh_derivative(a)
     if code == LOGISTIC:
-        return a * (1 - a)
+        return logistic_derivative(a)
     if code == ELU:
         return a * 0 + 1 if a > 0 else a + ELU_ALPHA
     if code == LEAKY_RELU:

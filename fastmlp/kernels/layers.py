@@ -32,12 +32,14 @@ from .activations import (
     RELU,
     SOFTMAX,
     TANH,
-    activate,
     activate_any,
-    derivative,
     derivative_any,
+    logistic_derivative,
     needs_pre,
+    relu,
+    relu_derivative,
     softmax_row,
+    tanh_derivative,
 )
 from .inputs import input_gradient, input_product, row_index
 from .losses import delta_and_loss
@@ -89,7 +91,7 @@ def bias_activate(Z, b, code, pre):
             softmax_row(Z[r], 0, cols)
         elif code == RELU:
             for j in range(cols):
-                Z[r, j] = activate(Z[r, j] + b[j], RELU)
+                Z[r, j] = relu(Z[r, j] + b[j])
         elif code == IDENTITY:
             for j in range(cols):
                 Z[r, j] += b[j]
@@ -111,13 +113,13 @@ def scale_by_derivative(D, A, code):
     for r in range(rows):
         if code == RELU:
             for j in range(cols):
-                D[r, j] *= derivative(A[r, j], A[r, j], RELU)
+                D[r, j] *= relu_derivative(A[r, j])
         elif code == TANH:
             for j in range(cols):
-                D[r, j] *= derivative(A[r, j], A[r, j], TANH)
+                D[r, j] *= tanh_derivative(A[r, j])
         elif code == LOGISTIC:
             for j in range(cols):
-                D[r, j] *= derivative(A[r, j], A[r, j], LOGISTIC)
+                D[r, j] *= logistic_derivative(A[r, j])
         else:
             for j in range(cols):
                 D[r, j] *= derivative_any(A[r, j], A[r, j], code)

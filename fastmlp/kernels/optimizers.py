@@ -91,18 +91,31 @@ def finished_gradient(g, p, alpha, weight_sum, divide):
 
 
 @kernel(inline="always")
+def adam_updated(p, m, v, g, lr_t, th):
+    """(A): new (parameter, first moment, second moment)."""
+    m = th.beta_1 * m + th.one_minus_beta_1 * g
+    v = th.beta_2 * v + th.one_minus_beta_2 * g * g
+    return p - lr_t * m / (math.sqrt(v) + th.epsilon), m, v
+
+
+@kernel(inline="always")
+def sgd_updated(p, velocity, g, lr_t, th):
+    """(S): new (parameter, velocity)."""
+    v = th.momentum * velocity - lr_t * g
+    if th.nesterov:
+        return p + (th.momentum * v - lr_t * g), v
+    return p + v, v
+
+
+@kernel(inline="always")
 def updated(p, s0, s1, g, code, lr_t, th):
     """New (parameter, state 0, state 1) after one step (S or A) with gradient
     ``g``; ``th`` a TypedHyper. For sgd both state values returned are the new
     velocity (sgd keeps one state row, which is then row 0 and row -1)."""
     if code == ADAM:
-        m = th.beta_1 * s0 + th.one_minus_beta_1 * g
-        v = th.beta_2 * s1 + th.one_minus_beta_2 * g * g
-        return p - lr_t * m / (math.sqrt(v) + th.epsilon), m, v
-    v = th.momentum * s0 - lr_t * g
-    if th.nesterov:
-        return p + (th.momentum * v - lr_t * g), v, v
-    return p + v, v, v
+        return adam_updated(p, s0, s1, g, lr_t, th)
+    p, v = sgd_updated(p, s0, g, lr_t, th)
+    return p, v, v
 
 
 @kernel
@@ -127,12 +140,12 @@ def finish_and_step(net, grad, alpha, weight_sum, solver, lr_t):
         for k in range(params.shape[0]):
             w = params[k]
             g = finished_gradient(grad[k], w, alpha_c if k < n_coef else zero, sw_c, True)
-            params[k], s0[k], s1[k] = updated(w, s0[k], s1[k], g, ADAM, lr_c, th)
+            params[k], s0[k], s1[k] = adam_updated(w, s0[k], s1[k], g, lr_c, th)
     elif solver.code == SGD:
         for k in range(params.shape[0]):
             w = params[k]
             g = finished_gradient(grad[k], w, alpha_c if k < n_coef else zero, sw_c, True)
-            params[k], s0[k], s0[k] = updated(w, s0[k], s0[k], g, SGD, lr_c, th)
+            params[k], s0[k] = sgd_updated(w, s0[k], g, lr_c, th)
     else:
         for k in range(params.shape[0]):
             grad[k] = finished_gradient(grad[k], params[k], alpha_c if k < n_coef else zero,
