@@ -34,7 +34,7 @@ def row_index(order, start, r, contiguous):
     return order[start + r]
 
 
-@kernel
+@kernel(inline="always")
 def dense_block(inputs, block, xbuf):
     """The block's dense input rows: a view of X when contiguous, else gathered
     into ``xbuf``."""
