@@ -7,6 +7,7 @@ kernels loaded from a warm cache (``backends.kernel_cache``).
   its kernels (loaded without Numba's context refresh) train the same weights.
 - The listener itself, on hand-made events: the delay, nesting, adding up,
   foreign kernels, once only under many threads, silencing through logging.
+- The CPU kernels' caches use the loader of ``backends.kernel_cache``.
 
 Two child processes in all (the first compiles a tiny model: several seconds).
 """
@@ -180,3 +181,18 @@ def test_switched_off_logs_nothing(notice, caplog):
     time.sleep(0.2)
     notice.notify(compile_event(END))
     assert messages(caplog) == []
+
+
+# ========================================================= cached kernel loads
+def test_cpu_kernels_load_without_the_context_refresh():
+    from numba.core.caching import Cache
+    from numba.core.dispatcher import Dispatcher
+
+    import fastmlp.backends.cpu  # noqa: F401  (installs the loader)
+    from fastmlp.backends import kernel_cache
+    from fastmlp.kernels import prediction, training
+
+    for kernel in (training.run_epoch, prediction.predict):
+        assert isinstance(kernel, Dispatcher) and isinstance(kernel._cache, Cache)
+        loader = vars(kernel._cache)["load_overload"]
+        assert loader.__func__ is kernel_cache._load_overload
