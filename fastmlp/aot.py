@@ -62,7 +62,9 @@ def compile_kernels(dtypes=DTYPES, sparse=False, verbose=False):
     -----
     The cache lives in the ``__pycache__`` folders next to the installed
     kernel modules, or under ``NUMBA_CACHE_DIR`` when that variable is set;
-    the process that runs the fits must be able to write there.
+    the process that runs the fits must be able to write there. The call
+    switches off the line logged when a first compilation takes long
+    (:mod:`fastmlp.compile_notice`).
 
     Examples
     --------
@@ -72,10 +74,13 @@ def compile_kernels(dtypes=DTYPES, sparse=False, verbose=False):
     import scipy.sparse as sp
     from sklearn.exceptions import ConvergenceWarning
 
+    from .compile_notice import NOTICE
+
     dtypes = [dtypes] if isinstance(dtypes, str) else list(dtypes)
     bad = [d for d in dtypes if d not in DTYPES]
     if bad:
         raise ValueError(f"dtypes must hold 'float32' and/or 'float64', got {bad!r}.")
+    NOTICE.switch_off()  # compiling is what was asked for: no notice about it
     rng = np.random.default_rng(0)
     X = rng.standard_normal((200, 64))
     y = (X[:, 0] > 0).astype(int) + (X[:, 1] > 0)

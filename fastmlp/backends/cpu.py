@@ -4,10 +4,14 @@ njit kernels (``kernels.training``, ``kernels.rows``, ``kernels.prediction``).""
 import numpy as np
 import scipy.sparse as sp
 
-from .. import config
+from .. import compile_notice, config
 from ..kernels import prediction, rows, training
 from ..kernels.bundles import Batches, LossSpec, Scratch, Targets, csr_inputs, dense_inputs
 from .arrays import check_data, dense_rows, host_inputs
+from .kernel_cache import load_without_refresh
+
+compile_notice.install()
+load_without_refresh()
 
 
 def inputs_of(X, dtype):

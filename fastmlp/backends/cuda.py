@@ -30,12 +30,14 @@ import numpy as np
 import scipy.sparse as sp
 from numba import cuda
 
-from .. import config
+from .. import compile_notice, config
 from ..kernels import cuda_layers as kern
 from ..kernels.activations import SOFTMAX
 from ..kernels.bundles import Block, LossSpec, Net, Targets
 from ..kernels.optimizers import NO_HYPER, NO_UPDATE, next_step_size
 from .arrays import canonical_csr, check_data, dense_rows
+
+compile_notice.install()
 
 
 def dense_input(X, dtype):

@@ -14,7 +14,6 @@ from numbers import Integral, Real
 import numpy as np
 from sklearn.base import BaseEstimator, _fit_context, is_classifier
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
@@ -314,6 +313,8 @@ class BaseMLP(BaseEstimator, ABC):
     def _validation_split(self, X, Y, sample_weight):
         """Hold out ``validation_fraction`` of the rows, stratified for single-label
         classification (scikit-learn stratifies only binary problems)."""
+        from sklearn.model_selection import train_test_split  # early stopping only
+
         stratify = None
         if is_classifier(self) and not self._label_binarizer.y_type_.startswith("multilabel"):
             stratify = Y
