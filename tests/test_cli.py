@@ -1,5 +1,6 @@
 """``python -m fastmlp``: the demo and the ahead-of-time ``compile`` command."""
 
+import json
 import os
 import subprocess
 import sys
@@ -68,3 +69,32 @@ def test_public_api():
                                        "compile_kernels", "load", "save"]
     for name in fastmlp.__all__:
         assert hasattr(fastmlp, name)
+
+
+LOAD_ALL = """
+import json, sys
+import fastmlp
+from numba.core.dispatcher import Dispatcher
+
+fastmlp.compile_kernels(dtypes=["float64"])
+misses = hits = 0
+for name, module in list(sys.modules.items()):
+    if name.startswith("fastmlp.kernels."):
+        for value in vars(module).values():
+            if isinstance(value, Dispatcher):
+                hits += sum(value.stats.cache_hits.values())
+                misses += sum(value.stats.cache_misses.values())
+print(json.dumps(dict(hits=hits, misses=misses)))
+"""
+
+
+def test_compiled_paths_load_in_a_fresh_process():
+    """Every common path's kernels, compiled by ``compile_kernels``, load in a new
+    process (through ``backends.kernel_cache``'s loader) and run: nothing is
+    compiled again."""
+    assert main(["compile", "--dtype", "float64"]) == 0  # fills the cache if needed
+    done = subprocess.run([sys.executable, "-c", LOAD_ALL], capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0, done.stderr
+    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    assert seen["misses"] == 0 and seen["hits"] > 0, seen
