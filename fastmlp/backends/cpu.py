@@ -94,10 +94,11 @@ class Trainer:
             self._scratch = block_scratch(self.network,
                                           0 if self.use_rows_path else self.batch_size,
                                           not self.inputs.sparse, self.grad)
+        solver = optimizer.bundle()
         args = (self.inputs, self.targets, batches, self.network.bundle(), self.loss,
-                optimizer.bundle(), self._scratch)
+                solver, self._scratch)
         if self.use_rows_path:
-            return rows.run_epoch_rows(*args)
+            return rows.epoch_kernel(self.batch_size, solver, self.targets.weighted)(*args)
         return training.run_epoch(*args)
 
     def loss_grad(self, x):

@@ -366,10 +366,10 @@ class BaseMLP(BaseEstimator, ABC):
             self.n_iter_ = 0
             for _ in range(self.max_iter):
                 if self.shuffle:
-                    # sklearn.utils.shuffle's draw, without its per-call validation
-                    permutation = np.arange(n_samples)
-                    self._random_state.shuffle(permutation)
-                    sample_idx = sample_idx[permutation]
+                    # sklearn.utils.shuffle's draw, without its per-call validation:
+                    # the same swaps, made in place instead of on a permutation
+                    # that then gathers sample_idx
+                    self._random_state.shuffle(sample_idx)
                 if zero_weights:
                     _check_batch_weights(sample_weight, sample_idx, batch_size)
                 accumulated = trainer.run_epoch(sample_idx if self.shuffle else None, optimizer)

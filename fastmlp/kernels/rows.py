@@ -15,7 +15,15 @@ f' needs z):
 With ``batch_size == 1`` the gradient is never stored: each weight is updated
 by the optimizer as soon as its gradient ``(a delta + alpha W) / w`` is known,
 right after its old value has been used for ``delta_prev`` -- the hand-fused
-per-sample SGD loop, for any depth, activation, loss and optimizer.
+per-sample SGD loop, for any depth, activation, loss and optimizer. The L2
+loss's sum(W^2) before the row's update is summed from those old values.
+
+Three switches are tested inside the update loops: batch size 1 (fused),
+plain sgd (no momentum: no velocity) and sample weights. ``epoch_rows`` takes
+them as arguments; ``run_epoch_rows`` passes them computed at run time, while
+per-sample sgd without momentum on unweighted rows calls ``epoch_rows`` without
+them, which compiles a version where they are constants and the loops carry no
+tests (``epoch_kernel`` picks one of the two; each is compiled on first use).
 
 The epoch is one function on purpose: helpers that take arrays cost reference
 counting on every call, which at ~100 ns per sample is most of the budget; the
@@ -33,7 +41,7 @@ import numpy as np
 from . import kernel
 from .activations import IDENTITY, RELU, SOFTMAX, activate, derivative, needs_pre, softmax_row
 from .inputs import load_row, row_index
-from .losses import accumulated_loss, delta_and_loss, sum_of_squares
+from .losses import accumulated_loss, delta_and_loss
 from .optimizers import (
     ADAM,
     cast_like,
@@ -95,10 +103,20 @@ def forward_row(net, lay_off, acts, pre):
 
 
 @kernel
-def run_epoch_rows(inputs, targets, batches, net, loss, solver, scratch):
-    """``training.run_epoch`` computed row by row (same arguments and result;
-    only ``scratch.grad`` is used, and only when ``batches.size > 1``): the
-    path for batch size 1 and small layers."""
+def epoch_rows(inputs, targets, batches, net, loss, solver, scratch, fused=True,
+               plain_sgd=True, weighted=False):
+    """The body of ``run_epoch_rows`` with its three switches as arguments:
+    ``fused`` (batch size 1: each parameter stepped as soon as its gradient is
+    known), ``plain_sgd`` (sgd without momentum: p -= lr g, the velocity left
+    untouched instead of storing -lr g in it) and ``weighted`` (sample weights).
+
+    Left out, the switches are compile-time constants (Numba lowers an omitted
+    argument as its default), so this kernel called with the seven bundles alone
+    is the classic per-sample SGD loop -- batch size 1, no momentum, unweighted
+    rows -- with the other branches dropped and the update loops free of tests;
+    ``run_epoch_rows`` passes them, computed at run time, for every other case.
+    Each version is compiled only by the fits that use it.
+    """
     order = batches.order
     n = order.shape[0]
     params, units = net.params, net.units
@@ -108,8 +126,7 @@ def run_epoch_rows(inputs, targets, batches, net, loss, solver, scratch):
     acts = np.empty(lay_off[n_layers + 1], dtype=params.dtype)
     deltas = np.empty_like(acts)
     out_a = lay_off[n_layers]
-    fused = batches.size == 1
-    Y, sw, weighted = targets
+    Y, sw = targets.Y, targets.sw
     coef_off, inter_off, hidden_code = net.coef_off, net.inter_off, net.hidden_code
     keep_pre = needs_pre(hidden_code)  # deltas[...] holds z until overwritten
     relu = hidden_code == RELU  # the common case, with a constant code (as forward_row)
@@ -117,9 +134,6 @@ def run_epoch_rows(inputs, targets, batches, net, loss, solver, scratch):
     th = typed_hyper(solver.hyper, params)
     alpha_c = cast_like(params, loss.alpha)
     zero = cast_like(params, 0.0)
-    # sgd without momentum needs no velocity (p -= lr g); the per-sample path
-    # then leaves the velocity untouched instead of storing -lr g in it.
-    plain_sgd = code != ADAM and solver.hyper.momentum == 0
     s0 = solver.state[0]
     s1 = solver.state[solver.state.shape[0] - 1]  # adam's v; sgd has one state row
     grad = scratch.grad
@@ -132,7 +146,9 @@ def run_epoch_rows(inputs, targets, batches, net, loss, solver, scratch):
             grad[:] = 0
         total = 0.0
         weight_sum = 0.0
-        squares = 0.0
+        # fused: sum(W^2) before the row's update, for the L2 loss (from the old
+        # values the updates read; in the parameters' dtype, as the block path)
+        w_squares = zero
         for r in range(start, stop):
             row = row_index(order, 0, r, batches.contiguous)
             w = sw[row] if weighted else 1.0
@@ -146,8 +162,6 @@ def run_epoch_rows(inputs, targets, batches, net, loss, solver, scratch):
                 row_loss += term
             total += w * row_loss
             weight_sum += w
-            if fused:  # sum(W^2) before this row's update, for the L2 loss
-                squares = sum_of_squares(params, net.n_coef)
             # backward (fused: update each parameter once its gradient is known)
             for i in range(n_layers - 1, -1, -1):
                 n_in, n_out = units[i], units[i + 1]
@@ -163,6 +177,7 @@ def run_epoch_rows(inputs, targets, batches, net, loss, solver, scratch):
                             deltas[ia + k] = wk * d * f_prime
                         if fused:  # (unweighted rows divide by 1: skipped)
                             g = finished_gradient(a * d, wk, alpha_c, w_c, weighted)
+                            w_squares += wk * wk
                             if plain_sgd:
                                 params[w0 + k] = wk - lr_c * g
                             else:
@@ -173,14 +188,19 @@ def run_epoch_rows(inputs, targets, batches, net, loss, solver, scratch):
                 else:
                     for k in range(n_in):
                         a = acts[ia + k]
-                        back = 0.0
                         base = w0 + k * n_out
+                        if i > 0:  # delta_prev[k], from W's row k before its update
+                            back = 0.0
+                            for j in range(n_out):
+                                back += params[base + j] * deltas[oa + j]
+                            deltas[ia + k] = back * (derivative(a, a, RELU) if relu else derivative(
+                                a, deltas[ia + k] if keep_pre else a, hidden_code))
                         if fused:
                             for j in range(n_out):
-                                d = deltas[oa + j]
                                 wk = params[base + j]
-                                back += wk * d
-                                g = finished_gradient(a * d, wk, alpha_c, w_c, weighted)
+                                w_squares += wk * wk
+                                g = finished_gradient(a * deltas[oa + j], wk, alpha_c, w_c,
+                                                      weighted)
                                 if plain_sgd:
                                     params[base + j] = wk - lr_c * g
                                 else:
@@ -188,12 +208,7 @@ def run_epoch_rows(inputs, targets, batches, net, loss, solver, scratch):
                                         wk, s0[base + j], s1[base + j], g, code, lr_c, th)
                         else:
                             for j in range(n_out):
-                                d = deltas[oa + j]
-                                back += params[base + j] * d
-                                grad[base + j] += a * d
-                        if i > 0:
-                            deltas[ia + k] = back * (derivative(a, a, RELU) if relu else derivative(
-                                a, deltas[ia + k] if keep_pre else a, hidden_code))
+                                grad[base + j] += a * deltas[oa + j]
                 for j in range(n_out):  # intercepts
                     if fused:
                         b = params[b0 + j]
@@ -205,6 +220,7 @@ def run_epoch_rows(inputs, targets, batches, net, loss, solver, scratch):
                                 b, s0[b0 + j], s1[b0 + j], g, code, lr_c, th)
                     else:
                         grad[b0 + j] += deltas[oa + j]
+        squares = float(w_squares)
         if not fused:
             squares = finish_and_step(net, grad, loss.alpha, weight_sum, solver, lr_t)
         accumulated = accumulated_loss(accumulated, total, weight_sum, squares, loss.alpha,
@@ -212,3 +228,23 @@ def run_epoch_rows(inputs, targets, batches, net, loss, solver, scratch):
         if math.isnan(accumulated):
             return accumulated
     return accumulated
+
+
+@kernel
+def run_epoch_rows(inputs, targets, batches, net, loss, solver, scratch):
+    """``training.run_epoch`` computed row by row (same arguments and result;
+    only ``scratch.grad`` is used, and only when ``batches.size > 1``): the
+    path for batch size 1 and small layers."""
+    return epoch_rows(inputs, targets, batches, net, loss, solver, scratch,
+                      batches.size == 1, solver.code != ADAM and solver.hyper.momentum == 0,
+                      targets.weighted)
+
+
+def epoch_kernel(batch_size, solver, weighted):
+    """The per-sample kernel for an epoch, called with ``run_epoch_rows``'s
+    arguments: ``epoch_rows`` (its switches constant) for per-sample sgd without
+    momentum on unweighted rows, else ``run_epoch_rows``. ``solver`` is the
+    epoch's ``Solver`` bundle."""
+    if batch_size == 1 and not weighted and solver.code != ADAM and solver.hyper.momentum == 0:
+        return epoch_rows
+    return run_epoch_rows
