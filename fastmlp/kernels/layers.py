@@ -26,10 +26,11 @@ Why BLAS and a separate elementwise pass, not one fused loop: on every product
 shape of the mid-size regime (16 x 32 x 32 to 100 x 100 x 100, float32 and
 float64) OpenBLAS ran 2-11x faster than Numba loops (row-axpy order, and four
 rows at a time sharing each load of W), so (F) and (B) call ``products.gemm``
-and then make one pass over the block while it is in cache. What made that pass cost as much as the products was reading the
-activation code per element; ReLU, tanh, logistic and identity therefore get
-loops with a constant code (``bias_activate``, ``scale_by_derivative``), which
-vectorise, and the other codes call ``activate_any`` / ``derivative_any``.
+and then make one pass over the block while it is in cache. What made that pass
+cost as much as the products was reading the activation code per element; ReLU,
+tanh, logistic and identity therefore get loops with a constant code
+(``bias_activate``, ``scale_by_derivative``), which vectorise, and the other
+codes call ``activate_any`` / ``derivative_any``.
 
 Helpers called from one place are inlined (``inline="always"``): each
 separately compiled function adds a fixed cost to a cold first fit.
@@ -146,7 +147,8 @@ def forward(inputs, block, net, act_off, scratch):
     rows = block.stop - block.start
     units = net.units
     n_layers = units.shape[0] - 1
-    A0 = input_product(inputs, block, coef_view(net.params, net, 0),
+    first = np.int64(0)  # not the literal 0: that would compile coef_view once more
+    A0 = input_product(inputs, block, coef_view(net.params, net, first),
                        layer_view(scratch.acts, act_off[0], rows, units[1]), scratch.xbuf)
     keep_pre = needs_pre(net.hidden_code) and scratch.deltas.shape[0] > 0
     for i in range(n_layers):

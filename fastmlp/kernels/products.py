@@ -29,48 +29,45 @@ def gemm(A, B, out):
     n, k = A.shape
     m = B.shape[1]
     macs = n * k * m
-    if macs <= SERIAL_GEMM_MACS:
-        serial_dot(A, B, out)
-    else:
-        np.dot(A, B, out)
+    dot_in_pieces(A, B, out, BLAS_SERIAL_MACS if macs <= SERIAL_GEMM_MACS else macs)
 
 
-def serial_dot(A, B, out):
-    """``out = A @ B`` in BLAS calls of at most ``BLAS_SERIAL_MACS`` multiply-adds
-    (compiled by the overload below; the pieces depend on the operands' layouts)."""
+def dot_in_pieces(A, B, out, piece_macs):
+    """``out = A @ B`` in BLAS calls of at most ``piece_macs`` multiply-adds
+    (compiled by the overload below; the pieces depend on the operands'
+    layouts). Each layout has one ``np.dot`` call site: Numba compiles its
+    implementation once per site."""
 
 
-@overload(serial_dot, jit_options={"error_model": "numpy"})
-def _serial_dot(A, B, out):
+@overload(dot_in_pieces, jit_options={"error_model": "numpy"})
+def _dot_in_pieces(A, B, out, piece_macs):
     if A.layout == "C" and out.layout == "C":
-        def rows_of_out(A, B, out):
+        def rows_of_out(A, B, out, piece_macs):
             # pieces of the output's rows; each row as in one whole call
             n, k = A.shape
-            step = max(1, BLAS_SERIAL_MACS // (k * B.shape[1]))
+            step = max(1, piece_macs // (k * B.shape[1]))
             for start in range(0, n, step):
                 stop = min(start + step, n)
                 np.dot(A[start:stop], B, out[start:stop])
         return rows_of_out
     if A.layout == "F" and B.layout == "C":
-        def pieces_of_sum(A, B, out):
+        def pieces_of_sum(A, B, out, piece_macs):
             # A is a transposed C array (X.T @ D, a gradient): pieces of the
             # summed dimension, added up in order (one buffer for the pieces)
             X = A.T
             n, k = A.shape
             m = B.shape[1]
-            step = max(1, BLAS_SERIAL_MACS // (n * m))
-            stop = min(step, k)
-            np.dot(X[:stop].T, B[:stop], out)
-            if stop == k:
-                return
-            part = np.empty_like(out)
-            for start in range(stop, k, step):
+            step = max(1, piece_macs // (n * m))
+            part = np.empty_like(out) if step < k else out
+            for start in range(0, k, step):
                 stop = min(start + step, k)
-                np.dot(X[start:stop].T, B[start:stop], part)
-                for i in range(n):
-                    for j in range(m):
-                        out[i, j] += part[i, j]
+                np.dot(X[start:stop].T, B[start:stop], out if start == 0 else part)
+                if start > 0:
+                    for i in range(n):
+                        for j in range(m):
+                            out[i, j] += part[i, j]
         return pieces_of_sum
-    def whole(A, B, out):
+
+    def whole(A, B, out, piece_macs):
         np.dot(A, B, out)
     return whole
