@@ -9,15 +9,17 @@ Equations (``lr_t`` the step size, ``g`` the finished gradient):
                p -= lr_t m / (sqrt(v) + eps),  lr_t = lr sqrt(1 - b2^t) / (1 - b1^t)
                (Kingma & Ba, Algorithm 1, bias correction folded into lr_t)
 
-``finished_gradient`` (G) and ``updated`` (S, A) are inlined scalar helpers,
+``finished_gradient`` (G), ``sgd_updated`` (S) and ``adam_updated`` (A) are
+inlined scalar helpers (``updated`` picks one by solver code),
 so the per-sample path can update each weight the moment its gradient is known
 and the CUDA kernel runs the same code per thread; ``finish_and_step`` applies
 (G) and one step to the whole vector. Hot loops call them with scalars only:
 an inlined helper that takes arrays costs reference counting on every call,
 which made the per-sample path 10x slower when the step took the arrays.
 
-To add an optimizer: a code below, its state rows in ``solvers.py``, a branch in
-``updated`` (and a loop in ``finish_and_step`` so the branch is loop-invariant).
+To add an optimizer: a code below, its state rows in ``solvers.py``, its
+``*_updated`` step, a branch in ``updated``, and a loop in ``finish_and_step``
+that calls the step directly (so the loop has no branch per element).
 """
 
 import math
