@@ -37,6 +37,28 @@ def _paths(sparse):
     return paths
 
 
+def cache_use():
+    """How this process got fastmlp's CPU kernels so far.
+
+    Returns
+    -------
+    hits, misses : int
+        Kernel signatures loaded from Numba's disk cache, and compiled.
+    """
+    import sys
+
+    from numba.core.dispatcher import Dispatcher
+
+    hits = misses = 0
+    for name, module in list(sys.modules.items()):
+        if name.startswith("fastmlp.kernels.") and module is not None:
+            for value in vars(module).values():
+                if isinstance(value, Dispatcher):
+                    hits += sum(value.stats.cache_hits.values())
+                    misses += sum(value.stats.cache_misses.values())
+    return hits, misses
+
+
 def compile_kernels(dtypes=DTYPES, sparse=False, verbose=False):
     """Compile the CPU kernels for the common paths and store them in the cache.
 

@@ -72,18 +72,12 @@ def test_public_api():
 
 
 LOAD_ALL = """
-import json, sys
+import json
 import fastmlp
-from numba.core.dispatcher import Dispatcher
+from fastmlp.aot import cache_use
 
 fastmlp.compile_kernels(dtypes=["float64"])
-misses = hits = 0
-for name, module in list(sys.modules.items()):
-    if name.startswith("fastmlp.kernels."):
-        for value in vars(module).values():
-            if isinstance(value, Dispatcher):
-                hits += sum(value.stats.cache_hits.values())
-                misses += sum(value.stats.cache_misses.values())
+hits, misses = cache_use()
 print(json.dumps(dict(hits=hits, misses=misses)))
 """
 

@@ -48,14 +48,8 @@ CHILD = textwrap.dedent("""
         t.start()
     for t in threads:
         t.join()
-    from numba.core.dispatcher import Dispatcher
-    hits = misses = 0
-    for name, module in list(sys.modules.items()):
-        if name.startswith("fastmlp.kernels."):
-            for value in vars(module).values():
-                if isinstance(value, Dispatcher):
-                    hits += sum(value.stats.cache_hits.values())
-                    misses += sum(value.stats.cache_misses.values())
+    from fastmlp.aot import cache_use
+    hits, misses = cache_use()
     print(json.dumps(dict(hits=hits, misses=misses,
                           weights=[m.coefs_[0].tolist() for m in models])))
 """)
