@@ -24,7 +24,8 @@ about 800-1000 on -- 0.5-0.6x the per-sample path's time for a 20-64-4 network
 at batch 2, 0.1x at batch 64, 0.2x for 10-32-4 at batch 64 -- and the
 per-sample path only wins for tiny networks at small batches (2-8-1: 4.5x
 faster at batch 2, even at batch 32). The old value, 100,000, kept mid-size
-networks on the slow side of that line."""
+networks on the slow side of that line. Re-measure with
+``python benchmarks/crossovers.py training``."""
 
 PREDICT_ROWS_MACS = 6_000
 """Predictions of at most this many multiply-adds (rows x coefficients) from a
@@ -32,7 +33,8 @@ dense array run ``prediction.predict_rows`` (plain loops, no block scratch, the
 latency path); more go through BLAS in blocks. Measured crossover (same
 machine): at 1536 coefficients, 1 row takes 13 us with loops and 18 us through
 BLAS, 4 rows are even, 16 rows take 36 us vs 20 us; at 50,432 coefficients
-(784-64-2) one row takes 66 us with loops and 28 us through BLAS."""
+(784-64-2) one row takes 66 us with loops and 28 us through BLAS. Re-measure
+with ``python benchmarks/crossovers.py prediction``."""
 
 ROWS_PATH_MAX_SPARSE_FEATURES = 1000
 """CSR input wider than this trains on the mini-batch path whatever the batch
