@@ -26,7 +26,7 @@ def _paths(sparse):
         # per-sample epochs (batch size 1) and mini-batch epochs through BLAS
         paths.append((MLPClassifier, dict(small, solver=solver, batch_size=1), "dense"))
         paths.append((MLPClassifier, dict(wide, solver=solver, batch_size=64), "dense"))
-    # plain per-sample sgd (no momentum) has a kernel of its own (``rows.epoch_kernel``)
+    # plain per-sample sgd (no momentum) has a kernel of its own (``rows.run_epoch_rows``)
     paths.append((MLPRegressor, dict(small, solver="sgd", momentum=0.0, batch_size=1), "dense"))
     paths.append((MLPClassifier, dict(wide, solver="lbfgs"), "dense"))
     paths.append((MLPRegressor, dict(wide, solver="adam", batch_size=64), "dense"))

@@ -94,11 +94,10 @@ class Trainer:
             self._scratch = block_scratch(self.network,
                                           0 if self.use_rows_path else self.batch_size,
                                           not self.inputs.sparse, self.grad)
-        solver = optimizer.bundle()
         args = (self.inputs, self.targets, batches, self.network.bundle(), self.loss,
-                solver, self._scratch)
+                optimizer.bundle(), self._scratch)
         if self.use_rows_path:
-            return rows.epoch_kernel(self.batch_size, solver, self.targets.weighted)(*args)
+            return rows.run_epoch_rows(*args)
         return training.run_epoch(*args)
 
     def loss_grad(self, x):

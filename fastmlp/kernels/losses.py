@@ -75,8 +75,7 @@ def accumulated_loss(accumulated, total, weight_sum, squares, alpha, loss_code, 
 def sum_of_squares(x, n):
     """sum(x[:n] ** 2) in float64, with four partial sums so the additions do
     not wait on each other (a single running sum is a serial chain). Not BLAS:
-    a dot product of more than about 10,000 elements wakes BLAS threads, and a
-    call per row of the per-sample path costs more than the sum."""
+    a dot product of more than about 10,000 elements wakes BLAS threads."""
     a0 = a1 = a2 = a3 = 0.0
     m = n - n % 4
     for k in range(0, m, 4):

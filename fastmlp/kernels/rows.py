@@ -23,7 +23,7 @@ plain sgd (no momentum: no velocity) and sample weights. ``epoch_rows`` takes
 them as arguments; ``run_epoch_rows`` passes them computed at run time, while
 per-sample sgd without momentum on unweighted rows calls ``epoch_rows`` without
 them, which compiles a version where they are constants and the loops carry no
-tests (``epoch_kernel`` picks one of the two; each is compiled on first use).
+tests (each version is compiled on first use).
 
 The epoch is one function on purpose: helpers that take arrays cost reference
 counting on every call, which at ~100 ns per sample is most of the budget; the
@@ -147,7 +147,7 @@ def epoch_rows(inputs, targets, batches, net, loss, solver, scratch, fused=True,
         total = 0.0
         weight_sum = 0.0
         # fused: sum(W^2) before the row's update, for the L2 loss (from the old
-        # values the updates read; in the parameters' dtype, as the block path)
+        # values the updates read, in the parameters' dtype)
         w_squares = zero
         for r in range(start, stop):
             row = row_index(order, 0, r, batches.contiguous)
@@ -230,21 +230,17 @@ def epoch_rows(inputs, targets, batches, net, loss, solver, scratch, fused=True,
     return accumulated
 
 
-@kernel
 def run_epoch_rows(inputs, targets, batches, net, loss, solver, scratch):
     """``training.run_epoch`` computed row by row (same arguments and result;
     only ``scratch.grad`` is used, and only when ``batches.size > 1``): the
-    path for batch size 1 and small layers."""
-    return epoch_rows(inputs, targets, batches, net, loss, solver, scratch,
-                      batches.size == 1, solver.code != ADAM and solver.hyper.momentum == 0,
-                      targets.weighted)
+    path for batch size 1 and small layers.
 
-
-def epoch_kernel(batch_size, solver, weighted):
-    """The per-sample kernel for an epoch, called with ``run_epoch_rows``'s
-    arguments: ``epoch_rows`` (its switches constant) for per-sample sgd without
-    momentum on unweighted rows, else ``run_epoch_rows``. ``solver`` is the
-    epoch's ``Solver`` bundle."""
-    if batch_size == 1 and not weighted and solver.code != ADAM and solver.hyper.momentum == 0:
-        return epoch_rows
-    return run_epoch_rows
+    Works out ``epoch_rows``'s three switches and leaves them out when they
+    equal its defaults (per-sample sgd without momentum on unweighted rows), so
+    that case runs the version compiled with them as constants."""
+    fused = batches.size == 1
+    plain_sgd = solver.code != ADAM and solver.hyper.momentum == 0
+    args = (inputs, targets, batches, net, loss, solver, scratch)
+    if fused and plain_sgd and not targets.weighted:
+        return epoch_rows(*args)
+    return epoch_rows(*args, fused, plain_sgd, targets.weighted)
