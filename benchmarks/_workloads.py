@@ -21,6 +21,7 @@ W9  model files of the W3 model: save + load time and size (fastmlp.save /
 """
 import gzip
 import importlib.util
+import itertools
 import json
 import os
 import subprocess
@@ -212,7 +213,7 @@ def w7_data(variant, n_train=5000, n_val=1000, dtype="float64"):
 def mlp_flops(n_rows, n_in, hidden, n_out, epochs=1):
     """2 * rows * sum(fan_in * fan_out) per forward pass, x3 for forward+backward."""
     sizes = [n_in, *hidden, n_out]
-    macs = sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
+    macs = sum(a * b for a, b in itertools.pairwise(sizes))
     return 2.0 * n_rows * macs * 3 * epochs
 
 
@@ -357,7 +358,7 @@ def torch_mlp(sizes, dtype, seed=0, activation="relu"):
     from torch import nn
     torch.manual_seed(seed)
     layers = []
-    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+    for i, (a, b) in enumerate(itertools.pairwise(sizes)):
         lin = nn.Linear(a, b)
         bound = (6.0 / (a + b)) ** 0.5
         with torch.no_grad():
@@ -436,7 +437,7 @@ def torch_from_estimator(est):
     model = torch_mlp(sizes, est.coefs_[0].dtype)
     linears = [m for m in model if isinstance(m, torch.nn.Linear)]
     with torch.no_grad():
-        for lin, W, b in zip(linears, est.coefs_, est.intercepts_):
+        for lin, W, b in zip(linears, est.coefs_, est.intercepts_, strict=True):
             lin.weight.copy_(torch.from_numpy(np.ascontiguousarray(W.T)))
             lin.bias.copy_(torch.from_numpy(b))
     return model.eval()

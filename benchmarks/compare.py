@@ -90,10 +90,10 @@ def by_library(rows):
     return {r.library.split("[")[0]: r for r in rows}
 
 
-def guarded(row, fn):
-    """Run ``fn(row)``; an exception is recorded on the row instead of aborting."""
+def guarded(row, fn, *args):
+    """Run ``fn(row, *args)``; an exception is recorded on the row instead of aborting."""
     try:
-        fn(row)
+        fn(row, *args)
     except Exception as exc:  # keep going: one failing library must not hide the rest
         row.error = f"{type(exc).__name__}: {exc}".splitlines()[0][:200]
         log(f"!! {row.workload} / {row.library} failed:\n{traceback.format_exc()}")
@@ -198,46 +198,55 @@ def run_w10(cfg):
     s = cfg.sizes
     X1, y1 = wl.sin_data(s["w10_rows"], cfg.dtype, seed=0)
     Xtr, ytr, _, _, _ = wl.w2_data(cfg.dtype, cfg.mnist, s["w10_train"], 10)
-    epochs = s["w10_epochs"]
     rows = []
     for act in NEW_ACTIVATIONS:
-        w1 = dict(wl.W1_PARAMS, activation=act, init="he_normal")
-        w2 = dict(wl.W2_PARAMS, activation=act, init="he_normal", max_iter=epochs)
-        cases = {  # label -> {library: (fit, rows trained)}
-            "W10 batch 1": {
-                "fastmlp": (lambda w1=w1: wl.quiet_fit(
-                    wl.make_estimator("fastmlp", "regressor", w1), X1, y1), len(X1)),
-                "torch": (lambda act=act: wl.torch_fit_sgd_per_sample(
-                    X1[:s["w10_torch_rows"]], y1[:s["w10_torch_rows"]], activation=act),
-                    s["w10_torch_rows"])},
-            "W10 batch 200": {
-                "fastmlp": (lambda w2=w2: wl.quiet_fit(
-                    wl.make_estimator("fastmlp", "classifier", w2), Xtr, ytr),
-                    len(Xtr) * epochs),
-                "torch": (lambda act=act: wl.torch_fit_minibatch(
-                    Xtr, ytr, w2["hidden_layer_sizes"], 200, epochs, activation=act),
-                    len(Xtr) * epochs)},
-        }
-        attempt(wl.warm_up, "fastmlp", "regressor", w1, X1, y1)
-        attempt(wl.warm_up, "fastmlp", "classifier", w2, Xtr, ytr)
-        for label, plans in cases.items():
-            results = wl.race({lib: (fit, cfg.sizes["fit_repeat"], 1)
-                               for lib, (fit, _) in plans.items()}, 1)
-            group = []
-            for lib, (_, n) in plans.items():
-                def body(row, lib=lib, n=n):
-                    row.seconds, _ = result(results, lib)
-                    row.rate, row.rate_unit = n / row.seconds, "samples/s"
-                    row.cost = row.seconds / n
-                    row.note = f"{act}, {n:,} samples"
-                group.append(guarded(Row(f"{label} {act}", lib), body))
-            set_ratios(group)
-            torch_row = by_library(group).get("torch")
-            if torch_row and torch_row.ratio:
-                need = 5 if label.endswith("batch 1") else 1
-                torch_row.target(f">={need}x torch samples/s", torch_row.ratio >= need,
-                                 f"{torch_row.ratio:.1f}x")
-            rows += group
+        rows += run_w10_activation(cfg, act, X1, y1, Xtr, ytr)
+    return rows
+
+
+def run_w10_activation(cfg, act, X1, y1, Xtr, ytr):
+    """W10's rows for one activation: batch 1 and batch 200, fastmlp and torch."""
+    s = cfg.sizes
+    epochs = s["w10_epochs"]
+    w1 = dict(wl.W1_PARAMS, activation=act, init="he_normal")
+    w2 = dict(wl.W2_PARAMS, activation=act, init="he_normal", max_iter=epochs)
+    cases = {  # label -> {library: (fit, rows trained)}
+        "W10 batch 1": {
+            "fastmlp": (lambda: wl.quiet_fit(
+                wl.make_estimator("fastmlp", "regressor", w1), X1, y1), len(X1)),
+            "torch": (lambda: wl.torch_fit_sgd_per_sample(
+                X1[:s["w10_torch_rows"]], y1[:s["w10_torch_rows"]], activation=act),
+                s["w10_torch_rows"])},
+        "W10 batch 200": {
+            "fastmlp": (lambda: wl.quiet_fit(
+                wl.make_estimator("fastmlp", "classifier", w2), Xtr, ytr),
+                len(Xtr) * epochs),
+            "torch": (lambda: wl.torch_fit_minibatch(
+                Xtr, ytr, w2["hidden_layer_sizes"], 200, epochs, activation=act),
+                len(Xtr) * epochs)},
+    }
+    attempt(wl.warm_up, "fastmlp", "regressor", w1, X1, y1)
+    attempt(wl.warm_up, "fastmlp", "classifier", w2, Xtr, ytr)
+
+    def body(row, results, lib, n):
+        row.seconds, _ = result(results, lib)
+        row.rate, row.rate_unit = n / row.seconds, "samples/s"
+        row.cost = row.seconds / n
+        row.note = f"{act}, {n:,} samples"
+
+    rows = []
+    for label, plans in cases.items():
+        results = wl.race({lib: (fit, cfg.sizes["fit_repeat"], 1)
+                           for lib, (fit, _) in plans.items()}, 1)
+        group = [guarded(Row(f"{label} {act}", lib), body, results, lib, n)
+                 for lib, (_, n) in plans.items()]
+        set_ratios(group)
+        torch_row = by_library(group).get("torch")
+        if torch_row and torch_row.ratio:
+            need = 5 if label.endswith("batch 1") else 1
+            torch_row.target(f">={need}x torch samples/s", torch_row.ratio >= need,
+                             f"{torch_row.ratio:.1f}x")
+        rows += group
     return rows
 
 
@@ -337,42 +346,46 @@ def run_w3(cfg):
 # W7: mid-size tabular fits (float64 unless --dtype says otherwise)
 # --------------------------------------------------------------------------
 def run_w7(cfg):
-    s = cfg.sizes
     dtype = cfg.dtype if cfg.dtype_given else "float64"
     rows = []
     for variant in wl.W7_VARIANTS:
-        kind, params = wl.w7_params(variant, s["w7_epochs"])
-        Xtr, ytr, Xva, yva = wl.w7_data(variant, s["w7_train"], dtype=dtype)
-        warm_errors = {lib: attempt(wl.warm_up, lib, kind, params, Xtr, ytr)
-                       for lib in ("fastmlp", "sklearn")}
-        fits = {lib: (lambda lib=lib: wl.quiet_fit(wl.make_estimator(lib, kind, params),
-                                                   Xtr, ytr))
-                for lib, error in warm_errors.items() if not error}
-        results = wl.race(fits, s["fit_repeat"])
-        results.update({lib: e for lib, e in warm_errors.items() if e})
-        group = []
-        for lib in warm_errors:
-            def body(row, lib=lib):
-                row.seconds, model = result(results, lib)
-                row.cost = row.seconds
-                row.rate, row.rate_unit = len(Xtr) * model.n_iter_ / row.seconds, "samples/s"
-                if kind == "classifier":
-                    row.score, row.score_name = wl.accuracy(yva, model.predict(Xva)), "val acc"
-                else:
-                    row.score, row.score_name = wl.r2(yva, model.predict(Xva)), "val R2"
-                row.note = (f"{len(Xtr):,} x {Xtr.shape[1]} {dtype}, {model.n_iter_} epochs, "
-                            f"best of {s['fit_repeat']}")
-            group.append(guarded(Row(f"W7 {variant}", lib), body))
-        set_ratios(group)
-        r = by_library(group)
-        fm, sk = r.get("fastmlp"), r.get("sklearn")
-        if sk and sk.ratio:
-            sk.target(">=3x faster than sklearn", sk.ratio >= 3, f"{sk.ratio:.2f}x")
-        if fm and sk and fm.score is not None and sk.score is not None:
-            gap = abs(fm.score - sk.score) * 100
-            sk.target("score within 0.5 pt", gap <= 0.5, f"|diff| {gap:.2f} pt")
-        rows += group
+        rows += run_w7_variant(cfg, variant, dtype)
     return rows
+
+
+def run_w7_variant(cfg, variant, dtype):
+    """W7's rows for one variant: fastmlp and sklearn fits, timed and scored."""
+    s = cfg.sizes
+    kind, params = wl.w7_params(variant, s["w7_epochs"])
+    Xtr, ytr, Xva, yva = wl.w7_data(variant, s["w7_train"], dtype=dtype)
+    warm_errors = {lib: attempt(wl.warm_up, lib, kind, params, Xtr, ytr)
+                   for lib in ("fastmlp", "sklearn")}
+    fits = {lib: (lambda lib=lib: wl.quiet_fit(wl.make_estimator(lib, kind, params), Xtr, ytr))
+            for lib, error in warm_errors.items() if not error}
+    results = wl.race(fits, s["fit_repeat"])
+    results.update({lib: e for lib, e in warm_errors.items() if e})
+
+    def body(row, lib):
+        row.seconds, model = result(results, lib)
+        row.cost = row.seconds
+        row.rate, row.rate_unit = len(Xtr) * model.n_iter_ / row.seconds, "samples/s"
+        if kind == "classifier":
+            row.score, row.score_name = wl.accuracy(yva, model.predict(Xva)), "val acc"
+        else:
+            row.score, row.score_name = wl.r2(yva, model.predict(Xva)), "val R2"
+        row.note = (f"{len(Xtr):,} x {Xtr.shape[1]} {dtype}, {model.n_iter_} epochs, "
+                    f"best of {s['fit_repeat']}")
+
+    group = [guarded(Row(f"W7 {variant}", lib), body, lib) for lib in warm_errors]
+    set_ratios(group)
+    r = by_library(group)
+    fm, sk = r.get("fastmlp"), r.get("sklearn")
+    if sk and sk.ratio:
+        sk.target(">=3x faster than sklearn", sk.ratio >= 3, f"{sk.ratio:.2f}x")
+    if fm and sk and fm.score is not None and sk.score is not None:
+        gap = abs(fm.score - sk.score) * 100
+        sk.target("score within 0.5 pt", gap <= 0.5, f"|diff| {gap:.2f} pt")
+    return group
 
 
 # --------------------------------------------------------------------------
@@ -523,7 +536,7 @@ def run_w8(cfg):
                   cost=min(thr), note=f"rounds (s): {times(thr)}; same cv_results_ scores: "
                   f"{same}; two-thread scaling of pure compute on this machine: "
                   f"{times(control)}x")
-    faster = sum(t < q for t, q in zip(thr, seq))
+    faster = sum(t < q for t, q in zip(thr, seq, strict=True))
     thr_row.target(f"faster than sequential in each of {rounds} rounds", faster == rounds,
                    f"{faster}/{rounds}")
     thr_row.target("slowest within 1.5x of the fastest", max(thr) <= 1.5 * min(thr),

@@ -32,11 +32,12 @@ PREDICT_ROWS = (1, 4, 16, 64, 256)
 EPOCHS = 5
 
 
-def best_time(fn, repeat):
+def best_time(fn, repeat, *args):
+    """Best wall time over ``repeat`` calls of ``fn(*args)``."""
     best = float("inf")
     for _ in range(repeat):
         start = time.perf_counter()
-        fn()
+        fn(*args)
         best = min(best, time.perf_counter() - start)
     return best
 
@@ -55,6 +56,10 @@ def n_coef(model):
 
 def training(dtype):
     from fastmlp import MLPClassifier, config
+
+    def fit(params, X, y):
+        return MLPClassifier(**params).fit(X, y)
+
     print("network          batch  batch x coef  per-sample (ms/epoch)  mini-batch  ratio")
     for n_features, hidden in NETWORKS:
         X, y = data(n_features, 4000, dtype)
@@ -65,7 +70,7 @@ def training(dtype):
             for path, limit in (("rows", 10 ** 12), ("blocks", 0)):
                 config.ROWS_PATH_MACS = limit
                 MLPClassifier(**dict(params, max_iter=1)).fit(X[:300], y[:300])  # compile
-                times[path] = best_time(lambda: MLPClassifier(**params).fit(X, y), 3)
+                times[path] = best_time(fit, 3, params, X, y)
             model = MLPClassifier(**dict(params, max_iter=1)).fit(X[:300], y[:300])
             units = [n_features, *hidden, model.n_outputs_]
             print(f"{'-'.join(map(str, units)):<16} {batch:5d}  {batch * n_coef(model):12d}  "
@@ -75,6 +80,11 @@ def training(dtype):
 
 def prediction(dtype):
     from fastmlp import MLPClassifier, config
+
+    def calls(model, X):
+        for _ in range(200):
+            model.predict_proba(X)
+
     print("coefficients  rows  rows x coef  loops (us)  BLAS (us)  ratio")
     for n_features, hidden in NETWORKS + [(784, (64,))]:
         X, y = data(n_features, 3000, dtype)
@@ -85,11 +95,7 @@ def prediction(dtype):
             for path, limit in (("loops", 10 ** 12), ("blas", 0)):
                 config.PREDICT_ROWS_MACS = limit
                 model.predict_proba(few)
-
-                def calls():
-                    for _ in range(200):
-                        model.predict_proba(few)
-                times[path] = best_time(calls, 5) / 200
+                times[path] = best_time(calls, 5, model, few) / 200
             print(f"{n_coef(model):12d}  {rows:4d}  {rows * n_coef(model):11d}  "
                   f"{times['loops'] * 1e6:10.1f}  {times['blas'] * 1e6:9.1f}  "
                   f"{times['blas'] / times['loops']:5.2f}", flush=True)

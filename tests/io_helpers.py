@@ -63,14 +63,14 @@ def assert_same_value(a, b, where):
     """Bitwise equality of two attribute values, dtypes included."""
     if isinstance(a, np.random.RandomState):
         assert isinstance(b, np.random.RandomState), where
-        for x, y in zip(a.get_state(), b.get_state()):
+        for x, y in zip(a.get_state(), b.get_state(), strict=True):
             assert_same_value(x, y, where)
     elif isinstance(a, np.ndarray):
         assert isinstance(b, np.ndarray) and a.dtype == b.dtype and a.shape == b.shape, where
         assert np.array_equal(a, b, equal_nan=a.dtype.kind == "f"), where
     elif isinstance(a, (list, tuple)):
         assert type(a) is type(b) and len(a) == len(b), where
-        for i, (x, y) in enumerate(zip(a, b)):
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
             assert_same_value(x, y, f"{where}[{i}]")
     elif hasattr(a, "__dict__") and not isinstance(a, type):
         assert type(a) is type(b), where

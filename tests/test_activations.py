@@ -98,7 +98,7 @@ def test_default_init_is_scikit_learns(cancer):
         ours = MLPClassifier(**kwargs).fit(X_train, y_train)
         theirs = SkMLP(**kwargs).fit(X_train, y_train)
     assert ours.get_params()["init"] == "glorot_uniform"
-    for a, b in zip(ours.coefs_, theirs.coefs_):
+    for a, b in zip(ours.coefs_, theirs.coefs_, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
 
 
@@ -116,7 +116,7 @@ def test_bad_values_raise_and_change_nothing(cancer, param, value, allowed):
     with pytest.raises(InvalidParameterError,
                        match=f"'{param}' parameter .* must be a str among .*{allowed}"):
         clf.fit(X_train, y_train)
-    for a, b in zip(clf.coefs_ + clf.intercepts_, before):
+    for a, b in zip(clf.coefs_ + clf.intercepts_, before, strict=True):
         np.testing.assert_array_equal(a, b)
     np.testing.assert_array_equal(clf.predict_proba(X_test), proba)
 
@@ -179,7 +179,7 @@ def test_tutorial_network_matches_pytorch(cancer):
                               np.random.RandomState(0), "he_normal")
     torch.manual_seed(0)
     layers = []
-    for i, (W, b) in enumerate(zip(init.coefs, init.intercepts)):
+    for i, (W, b) in enumerate(zip(init.coefs, init.intercepts, strict=True)):
         linear = torch.nn.Linear(*W.shape, dtype=torch.float64)
         with torch.no_grad():
             linear.weight.copy_(torch.from_numpy(W.T.copy()))

@@ -299,7 +299,8 @@ def test_accepted_input_trains_like_sklearn(case):
         ours = Est(**params).fit(case.X, case.y)
         theirs = SkEst(**params).fit(case.X, case.y)
     assert ours.coefs_[0].dtype == theirs.coefs_[0].dtype
-    for a, b in zip(ours.coefs_ + ours.intercepts_, theirs.coefs_ + theirs.intercepts_):
+    for a, b in zip(ours.coefs_ + ours.intercepts_, theirs.coefs_ + theirs.intercepts_,
+                    strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-7, atol=1e-9)
     if case.est == "clf":
         np.testing.assert_array_equal(ours.predict(case.X), theirs.predict(case.X))
@@ -359,7 +360,8 @@ def test_odd_layouts_train_like_c_contiguous(layout, solver, dtype, tmp_path):
         ours = MLPClassifier(**params).fit(odd, Y_CLF)
         X = sp.csr_matrix(X) if sp.issparse(odd) else np.ascontiguousarray(X)
         plain = MLPClassifier(**params).fit(X, Y_CLF)
-    for a, b in zip(ours.coefs_ + ours.intercepts_, plain.coefs_ + plain.intercepts_):
+    for a, b in zip(ours.coefs_ + ours.intercepts_, plain.coefs_ + plain.intercepts_,
+                    strict=True):
         np.testing.assert_array_equal(a, b)
     np.testing.assert_array_equal(ours.predict_proba(odd), plain.predict_proba(X))
     if not sp.issparse(odd):

@@ -68,8 +68,8 @@ def test_fits_in_threads_equal_sequential_fits(case):
     for workers in (2, 4):
         with ThreadPoolExecutor(max_workers=workers) as pool:
             threaded = list(pool.map(lambda make: fitted(make().fit(X, y)), makers))
-        for seq, thr in zip(sequential, threaded):
-            for a, b in zip(seq, thr):
+        for seq, thr in zip(sequential, threaded, strict=True):
+            for a, b in zip(seq, thr, strict=True):
                 np.testing.assert_array_equal(a, b)
 
 
@@ -82,8 +82,8 @@ def test_regressor_fits_in_threads_equal_sequential_fits(solver):
     sequential = [fitted(m.fit(X, y)) for m in make]
     with ThreadPoolExecutor(max_workers=2) as pool:
         threaded = list(pool.map(lambda m: fitted(m.fit(X, y)), make))
-    for seq, thr in zip(sequential, threaded):
-        for a, b in zip(seq, thr):
+    for seq, thr in zip(sequential, threaded, strict=True):
+        for a, b in zip(seq, thr, strict=True):
             np.testing.assert_array_equal(a, b)
 
 

@@ -127,7 +127,7 @@ def test_two_fits_in_two_threads_equal_sequential_fits(pair):
         run_together(lambda m=m: fit(m, X, target_of(m)))
     together = [clone(m) for m in pair]
     run_together(*[lambda m=m: fit(m, X, target_of(m)) for m in together])
-    for a, b in zip(together, sequential):
+    for a, b in zip(together, sequential, strict=True):
         np.testing.assert_array_equal(weights(a), weights(b))
 
 

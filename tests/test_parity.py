@@ -107,7 +107,8 @@ def assert_same_fit(ours, theirs, rtol=1e-8):
     assert ours.t_ == theirs.t_
     assert ours.n_layers_ == theirs.n_layers_
     assert ours.out_activation_ == theirs.out_activation_
-    for a, b in zip(ours.coefs_ + ours.intercepts_, theirs.coefs_ + theirs.intercepts_):
+    for a, b in zip(ours.coefs_ + ours.intercepts_, theirs.coefs_ + theirs.intercepts_,
+                    strict=True):
         assert a.shape == b.shape
         np.testing.assert_allclose(a, b, rtol=rtol, atol=rtol * 1e-2)
     np.testing.assert_allclose(ours.loss_, theirs.loss_, rtol=rtol)

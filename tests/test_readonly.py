@@ -80,7 +80,7 @@ def test_read_only_inputs_compile_no_second_copy(tmp_path):
 
     after = compiled_signatures()
     assert after == before
-    for a, b in zip(got, expected):
+    for a, b in zip(got, expected, strict=True):
         np.testing.assert_array_equal(a, b)
     np.testing.assert_array_equal(X_map, X)  # inputs untouched
 
@@ -103,7 +103,7 @@ def test_memory_mapped_models_compile_no_second_copy(tmp_path):
         loaded.partial_fit(X, y)
         loaded.set_params(warm_start=True, max_iter=2).fit(X, y)
     assert compiled_signatures() == before
-    for a, b in zip(got, expected):
+    for a, b in zip(got, expected, strict=True):
         np.testing.assert_array_equal(a, b)
 
 

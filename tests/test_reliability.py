@@ -51,11 +51,12 @@ def test_csr_with_duplicates_trains_like_dense(solver, batch_size):
                   random_state=0)
     sparse = fit(MLPClassifier(**params), D, Y_CLF)
     dense = fit(MLPClassifier(**params), X, Y_CLF)
-    for a, b in zip(sparse.coefs_ + sparse.intercepts_, dense.coefs_ + dense.intercepts_):
+    for a, b in zip(sparse.coefs_ + sparse.intercepts_, dense.coefs_ + dense.intercepts_,
+                    strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(sparse.predict_proba(D), dense.predict_proba(X), rtol=1e-10)
     # the caller's matrix is untouched
-    for before, after in zip(arrays, (D.data, D.indices, D.indptr)):
+    for before, after in zip(arrays, (D.data, D.indices, D.indptr), strict=True):
         np.testing.assert_array_equal(before, after)
     assert not D.has_canonical_format
 
@@ -102,7 +103,7 @@ def test_divergence_with_early_stopping_keeps_best_weights():
     finite = [s for s in scores if np.isfinite(s)]
     np.testing.assert_allclose(finite, theirs.validation_scores_[:len(finite)], rtol=1e-8)
     assert model.best_validation_score_ == pytest.approx(theirs.best_validation_score_)
-    for a, b in zip(model.coefs_, theirs.coefs_):
+    for a, b in zip(model.coefs_, theirs.coefs_, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-8, atol=1e-10)
 
 

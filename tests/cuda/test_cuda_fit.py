@@ -60,7 +60,7 @@ def fit_both(problem, X, y, fit=None, **params):
 
 def weight_diff(a, b):
     return max(float(np.max(np.abs(np.asarray(p, np.float64) - np.asarray(q, np.float64))))
-               for p, q in zip(a.coefs_ + a.intercepts_, b.coefs_ + b.intercepts_))
+               for p, q in zip(a.coefs_ + a.intercepts_, b.coefs_ + b.intercepts_, strict=True))
 
 
 def assert_same_model(cpu, gpu, X, dtype, record_diff):

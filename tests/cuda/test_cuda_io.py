@@ -49,5 +49,5 @@ def test_cpu_model_file_continues_training_on_cuda(data):
     on_cuda.partial_fit(X, y)
     reference.partial_fit(X, y)
     for got, expected in zip(on_cuda.coefs_ + on_cuda.intercepts_,
-                             reference.coefs_ + reference.intercepts_):
+                             reference.coefs_ + reference.intercepts_, strict=True):
         assert np.array_equal(got, expected)

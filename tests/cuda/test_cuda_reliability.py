@@ -94,7 +94,7 @@ def test_divergence_with_early_stopping_matches_cpu():
     cpu, gpu = models["cpu"], models["cuda"]
     assert np.isnan(gpu.validation_scores_[-1]) and gpu.n_iter_ == cpu.n_iter_
     assert all(np.isfinite(c).all() for c in gpu.coefs_)
-    for a, b in zip(cpu.coefs_, gpu.coefs_):
+    for a, b in zip(cpu.coefs_, gpu.coefs_, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-8)
 
 
