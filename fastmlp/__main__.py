@@ -9,6 +9,8 @@ import sys
 import time
 import warnings
 
+from . import spec
+
 PROG = "python -m fastmlp"
 
 
@@ -123,7 +125,7 @@ def compile_command(args):
 
 def parser():
     p = argparse.ArgumentParser(prog=PROG, description=__doc__)
-    p.add_argument("--solver", default="adam", choices=["adam", "sgd", "lbfgs"],
+    p.add_argument("--solver", default="adam", choices=list(spec.SOLVERS),
                    help="solver of both libraries' models (default: adam)")
     p.add_argument("--max-iter", type=int, default=200,
                    help="epochs (sgd, adam) or iterations (lbfgs) per fit (default: 200)")

@@ -15,6 +15,7 @@ import numpy as np
 from sklearn.utils._param_validation import validate_parameter_constraints
 from sklearn.utils.validation import check_is_fitted
 
+from . import spec
 from .estimators import MLPClassifier, MLPRegressor
 from .network import Network
 
@@ -48,8 +49,10 @@ _SCALARS = {
 # Fitted float lists, stored as float64 arrays (None is recorded in the header).
 _CURVES = {"loss_curve_": "loss_curve", "validation_scores_": "validation_scores"}
 
-_OUTPUT_ACTIVATIONS = {MLPClassifier: ("logistic", "softmax"), MLPRegressor: ("identity", "exp")}
-_Y_TYPES = ("binary", "multiclass", "multilabel-indicator")
+_OUTPUT_ACTIVATIONS = {
+    cls: tuple(kind.output for kind in spec.losses_of(role))
+    for cls, role in ((MLPClassifier, "classifier"), (MLPRegressor, "regressor"))}
+_Y_TYPES = tuple(t for kind in spec.losses_of("classifier") for t in kind.label_types)
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 _MT19937_KEYS = 624
 
@@ -160,7 +163,7 @@ def _check_count(value, field, minimum=0):
 
 def _check_str(value, field, allowed=None):
     if not isinstance(value, str) or (allowed is not None and value not in allowed):
-        expected = "one of %s" % ", ".join(map(repr, allowed)) if allowed else "a string"
+        expected = f"one of {', '.join(map(repr, allowed))}" if allowed else "a string"
         raise StateError(f"{field} must be {expected}, got {value!r}.")
     return value
 
@@ -415,21 +418,14 @@ def _restore_network(model, meta, arrays):
             or not all(type(u) is int and u >= 1 for u in units)):
         raise StateError(f"network.units must be a list of at least two integers >= 1, "
                          f"got {units!r}.")
-    hidden = _check_str(section.get("activation"), "network.activation")
-    constraints = type(model)._parameter_constraints["activation"]
-    if not any(c.is_satisfied_by(hidden) for c in constraints if hasattr(c, "is_satisfied_by")):
-        raise StateError(f"network.activation {hidden!r} is not an activation this "
-                         f"fastmlp knows.")
+    hidden = _check_str(section.get("activation"), "network.activation",
+                        spec.HIDDEN_ACTIVATIONS)
     out = _check_str(section.get("out_activation"), "network.out_activation",
                      _OUTPUT_ACTIVATIONS[type(model)])
     fan_in, fan_out = np.array(units[:-1]), np.array(units[1:])
     n_params = int((fan_in * fan_out).sum() + fan_out.sum())
     params = _array(arrays, "params", dtypes=_FLOATS, shape=(n_params,), finite=True)
     network = Network(units, hidden, out, params)
-    try:
-        network.hidden_code, network.out_code  # noqa: B018 - the kernels know both
-    except KeyError as exc:
-        raise StateError(f"network activation {exc} has no kernel in this fastmlp.") from None
     model._set_network(network)
     return network
 
@@ -500,7 +496,7 @@ def _restore_labels(model, meta, arrays):
     if model.n_outputs_ != n_outputs:
         raise StateError(f"{len(binarizer_classes)} {y_type} class(es) need "
                          f"{n_outputs} output(s), but the network has {model.n_outputs_}.")
-    if (y_type == "multiclass") != (model.out_activation_ == "softmax"):
+    if spec.classifier_loss(y_type).output != model.out_activation_:
         raise StateError(f"labels.y_type {y_type!r} does not go with output activation "
                          f"{model.out_activation_!r}.")
     binarizer = LabelBinarizer()
@@ -517,7 +513,7 @@ def _restore_optimizer(model, meta, arrays, network):
         if "optimizer_state" in arrays:
             raise StateError("array 'optimizer_state' is not announced in the header.")
         return
-    solver = _check_str(section.get("solver"), "optimizer.solver", ("sgd", "adam"))
+    solver = _check_str(section.get("solver"), "optimizer.solver", spec.STOCHASTIC_SOLVERS)
     learning_rate = _decode_float(section.get("learning_rate"), "optimizer.learning_rate")
     if not (math.isfinite(learning_rate) and learning_rate > 0):
         raise StateError(f"optimizer.learning_rate must be a positive number, got "

@@ -17,23 +17,27 @@ DTYPES = ("float32", "float64")
 
 def _paths(sparse):
     """(estimator class, parameters, input kind) for every common path."""
+    from . import spec
     from .estimators import MLPClassifier, MLPRegressor
 
     small = dict(hidden_layer_sizes=(8,), max_iter=2, random_state=0)
     wide = dict(hidden_layer_sizes=(64,), max_iter=2, random_state=0)
     paths = []
-    for solver in ("sgd", "adam"):
-        # per-sample epochs (batch size 1) and mini-batch epochs through BLAS
-        paths.append((MLPClassifier, dict(small, solver=solver, batch_size=1), "dense"))
-        paths.append((MLPClassifier, dict(wide, solver=solver, batch_size=64), "dense"))
+    for kind in spec.SOLVERS.values():
+        if kind.stochastic:
+            # per-sample epochs (batch size 1) and mini-batch epochs through BLAS
+            paths.append((MLPClassifier, dict(small, solver=kind.name, batch_size=1), "dense"))
+            paths.append((MLPClassifier, dict(wide, solver=kind.name, batch_size=64), "dense"))
+        else:  # the full-data objective
+            paths.append((MLPClassifier, dict(wide, solver=kind.name), "dense"))
+            if sparse:
+                paths.append((MLPClassifier, dict(wide, solver=kind.name), "sparse"))
     # plain per-sample sgd (no momentum) has a kernel of its own (``rows.run_epoch_rows``)
     paths.append((MLPRegressor, dict(small, solver="sgd", momentum=0.0, batch_size=1), "dense"))
-    paths.append((MLPClassifier, dict(wide, solver="lbfgs"), "dense"))
     paths.append((MLPRegressor, dict(wide, solver="adam", batch_size=64), "dense"))
     if sparse:
         paths.append((MLPClassifier, dict(wide, solver="adam", batch_size=64), "sparse"))
         paths.append((MLPClassifier, dict(small, solver="adam", batch_size=1), "sparse"))
-        paths.append((MLPClassifier, dict(wide, solver="lbfgs"), "sparse"))
     return paths
 
 

@@ -15,7 +15,6 @@ Needs the ``dask`` extra: ``pip install "fastmlp[dask]"``.
 
 import copy
 import time
-import warnings
 from concurrent.futures import ThreadPoolExecutor
 from numbers import Integral
 
@@ -31,6 +30,8 @@ from sklearn.base import clone, is_classifier
 from sklearn.exceptions import NotFittedError
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
+
+from .estimators._base import warn_caller
 
 __all__ = ["fit_blocks", "predict", "predict_proba", "score"]
 
@@ -203,7 +204,7 @@ def fit_blocks(model, X, y, *, epochs=1, classes=None, sample_weight=None,
         _stream(model, visits, (X_blocks, y_blocks, w_blocks), fit_kwargs, epochs,
                 verbose)
     except KeyboardInterrupt:  # as fit: keep what was learnt so far
-        warnings.warn("Training interrupted by user.")
+        warn_caller("Training interrupted by user.")
     except BaseException:  # a failed call leaves the model as it was
         model.__dict__.clear()
         model.__dict__.update(saved)
@@ -225,7 +226,7 @@ def _stream(model, visits, blocks, fit_kwargs, epochs, verbose):
     with ThreadPoolExecutor(max_workers=1) as prefetch:
         pending = prefetch.submit(load, visits[0][1])
         rows = loss_sum = 0.0
-        for k, (epoch, index) in enumerate(visits):
+        for k, (epoch, _) in enumerate(visits):
             X_block, y_block, w_block = pending.result()
             if k + 1 < len(visits):  # compute the next block while this one trains
                 pending = prefetch.submit(load, visits[k + 1][1])
@@ -357,7 +358,7 @@ def score(model, X, y):
                          "give them the same row blocks.")
     summarise = _accuracy_counts if is_classifier(model) else _r2_moments
     parts = _compute(*[dask.delayed(summarise)(model, Xb, yb, i)
-                       for i, (Xb, yb) in enumerate(zip(X_blocks, y_blocks))])
+                       for i, (Xb, yb) in enumerate(zip(X_blocks, y_blocks, strict=True))])
     if is_classifier(model):
         return float(sum(c for c, _ in parts) / sum(n for _, n in parts))
     n, mean, spread, residual = parts[0]

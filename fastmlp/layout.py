@@ -22,13 +22,9 @@ from numbers import Integral
 
 import numpy as np
 
-from .kernels.activations import ACTIVATION_CODES
+from . import spec
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
-OUTPUT_ACTIVATIONS = ("identity", "logistic", "softmax", "exp")
-"""Output activations, each paired with its loss (``estimators/_base.py``)."""
-OUTPUT_ONLY = ("softmax", "exp")
-"""Activations that only an output layer may have."""
 
 
 def _fail(message):
@@ -50,7 +46,7 @@ def expected_offsets(units):
     (a list of ints): every coefficient matrix, then every intercept vector."""
     coef_off, inter_off = [], []
     total = 0
-    for n_in, n_out in zip(units[:-1], units[1:]):
+    for n_in, n_out in zip(units[:-1], units[1:], strict=True):
         coef_off.append(total)
         total += n_in * n_out
     n_coef = total
@@ -61,18 +57,11 @@ def expected_offsets(units):
 
 
 def check_activation(name, attribute, output):
-    """``name`` is a known activation for a hidden (or, with ``output``, the
-    output) layer and has an integer code."""
-    if output:
-        known = name in OUTPUT_ACTIVATIONS
-    else:
-        known = name in ACTIVATION_CODES and name not in OUTPUT_ONLY
-    if not known:
-        allowed = (OUTPUT_ACTIVATIONS if output
-                   else [n for n in ACTIVATION_CODES if n not in OUTPUT_ONLY])
+    """``name`` is an activation a hidden (or, with ``output``, the output) layer
+    may have (``spec.ACTIVATIONS``)."""
+    allowed = spec.OUTPUT_ACTIVATIONS if output else spec.HIDDEN_ACTIVATIONS
+    if not isinstance(name, str) or name not in allowed:
         _fail(f"{attribute} must be one of {sorted(allowed)}, got {name!r}.")
-    if type(ACTIVATION_CODES.get(name)) is not int:
-        _fail(f"{attribute} {name!r} has no integer activation code.")
 
 
 def _layout_unchanged(network):
@@ -188,7 +177,7 @@ def check_layers(coefs, intercepts):
         _fail(f"intercepts_ must have one array per layer ({len(coefs)}, as coefs_), "
               f"got {len(intercepts)}.")
     units = []
-    for i, (coef, intercept) in enumerate(zip(coefs, intercepts)):
+    for i, (coef, intercept) in enumerate(zip(coefs, intercepts, strict=True)):
         for name, a, ndim in ((f"coefs_[{i}]", coef, 2), (f"intercepts_[{i}]", intercept, 1)):
             if not isinstance(a, np.ndarray) or a.ndim != ndim:
                 _fail(f"{name} must be a {ndim}-D ndarray, got "
@@ -267,15 +256,11 @@ def _check_classes(classes, binarizer, n_outputs, out_activation):
             and np.array_equal(classes, bin_classes)):
         _fail(f"classes_ must equal the fitted labels {bin_classes!r}, got {classes!r}.")
     n_classes = bin_classes.shape[0]
-    if y_type == "multiclass":
-        expected, activation = n_classes, "softmax"
-    elif y_type == "binary":
-        expected, activation = 1, "logistic"
-    elif isinstance(y_type, str) and y_type.startswith("multilabel"):
-        expected, activation = n_classes, "logistic"
-    else:
-        _fail(f"The label binarizer's target type must be binary, multiclass or "
-              f"multilabel, got {y_type!r}.")
+    try:
+        activation = spec.classifier_loss(y_type).output
+    except ValueError as exc:
+        _fail(f"The label binarizer's {exc}")
+    expected = 1 if y_type == "binary" else n_classes  # LabelBinarizer's columns
     if n_outputs != expected:
         _fail(f"classes_ has {n_classes} {y_type} labels, which need {expected} outputs, "
               f"but the network's output layer has {n_outputs} units.")
@@ -287,7 +272,10 @@ def _check_classes(classes, binarizer, n_outputs, out_activation):
 def _check_optimizer(optimizer, network):
     """The optimizer state kept for ``partial_fit`` / ``warm_start`` fits the network."""
     state, step = getattr(optimizer, "state", None), getattr(optimizer, "step", None)
-    rows = 2 if getattr(optimizer, "solver", None) == "adam" else 1
+    try:
+        rows = spec.solver(getattr(optimizer, "solver", None)).state_rows
+    except ValueError as exc:
+        _fail(f"The optimizer's {exc}")
     expected = (rows, network.params.shape[0])
     if not isinstance(state, np.ndarray) or state.shape != expected:
         _fail(f"The optimizer state must have shape {expected}, got "

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from .kernels.activations import ACTIVATION_CODES
+from . import spec
 from .kernels.bundles import Net
 from .layout import check_layers, validate_network
 
@@ -23,9 +23,9 @@ class Network:
     units : sequence of int
         Layer widths, input features first and outputs last.
     activation : str
-        Hidden activation name, a key of ``kernels.activations.ACTIVATION_CODES``.
+        Hidden activation name (``spec.HIDDEN_ACTIVATIONS``).
     out_activation : str
-        Output activation name ('identity', 'logistic', 'softmax', 'exp').
+        Output activation name (``spec.OUTPUT_ACTIVATIONS``).
     params : ndarray of shape (n_params,)
         The flat parameter vector; its dtype is the network's dtype.
     """
@@ -63,7 +63,7 @@ class Network:
         net = cls(units, activation, out_activation,
                   np.empty(int(np.sum(np.multiply(units[:-1], units[1:])) + np.sum(units[1:])),
                            dtype=dtype))
-        for coef, intercept in zip(net.coefs, net.intercepts):
+        for coef, intercept in zip(net.coefs, net.intercepts, strict=True):
             fan_in, fan_out = coef.shape
             if init == "glorot_uniform":
                 factor = 2.0 if activation == "logistic" else 6.0
@@ -120,8 +120,9 @@ class Network:
 
     def bundle(self):
         """The network as the kernels take it (a ``kernels.bundles.Net``)."""
-        return Net(self.params, self.units, self.coef_off, self.inter_off, self.n_coef,
-                   self.hidden_code, self.out_code)
+        return Net(params=self.params, units=self.units, coef_off=self.coef_off,
+                   inter_off=self.inter_off, n_coef=self.n_coef, hidden_code=self.hidden_code,
+                   out_code=self.out_code)
 
     def copy(self):
         """A network with the same layout and a copy of the parameters."""
@@ -138,21 +139,23 @@ class Network:
 
     @property
     def hidden_code(self):
-        return ACTIVATION_CODES[self.activation]
+        """The hidden activation's kernel code; ValueError for an unknown name."""
+        return spec.activation(self.activation).code
 
     @property
     def out_code(self):
-        return ACTIVATION_CODES[self.out_activation]
+        """The output activation's kernel code; ValueError for an unknown name."""
+        return spec.activation(self.out_activation).code
 
     @property
     def coefs(self):
         """Per-layer coefficient matrices, views into ``params``."""
         return [
             self.params[o : o + a * b].reshape(a, b)
-            for o, a, b in zip(self.coef_off, self.units[:-1], self.units[1:])
+            for o, a, b in zip(self.coef_off, self.units[:-1], self.units[1:], strict=True)
         ]
 
     @property
     def intercepts(self):
         """Per-layer intercept vectors, views into ``params``."""
-        return [self.params[o : o + b] for o, b in zip(self.inter_off, self.units[1:])]
+        return [self.params[o : o + b] for o, b in zip(self.inter_off, self.units[1:], strict=True)]

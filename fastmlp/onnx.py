@@ -46,10 +46,10 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
         "fastmlp.onnx needs skl2onnx and onnx (and onnxruntime to run the models): "
         'pip install "fastmlp[export]"', name=exc.name) from exc
 
-from . import _state
+from . import _state, spec
 from .estimators import MLPClassifier, MLPRegressor
 
-__all__ = ["HIDDEN_ACTIVATIONS", "OUTPUT_ACTIVATIONS", "to_onnx"]
+__all__ = ["FORMS", "HIDDEN_ACTIVATIONS", "OUTPUT_ACTIVATIONS", "to_onnx"]
 
 _SQRT_HALF = math.sqrt(0.5)
 
@@ -114,25 +114,27 @@ def _silu(g, x):
     return g.node("Mul", [x, g.node("Sigmoid", [x])])
 
 
-HIDDEN_ACTIVATIONS = {
-    "identity": _identity,
-    "logistic": _single("Sigmoid"),
-    "tanh": _single("Tanh"),
-    "relu": _single("Relu"),
-    "elu": _elu,
-    "leaky_relu": _leaky_relu,
-    "gelu": _gelu,
-    "softplus": _softplus,
-    "silu": _silu,
+FORMS = {
+    "Identity": _identity,
+    "Sigmoid": _single("Sigmoid"),
+    "Tanh": _single("Tanh"),
+    "Relu": _single("Relu"),
+    "Softmax": _single("Softmax", axis=1),
+    "Exp": _single("Exp"),
+    "Elu": _elu,
+    "LeakyRelu": _leaky_relu,
+    "Gelu": _gelu,
+    "Softplus": _softplus,
+    "SiLU": _silu,
 }
+"""ONNX form (``spec.ActivationKind.onnx``) -> builder of it."""
+
+HIDDEN_ACTIVATIONS = {kind.name: FORMS[kind.onnx] for kind in spec.ACTIVATIONS.values()
+                      if kind.hidden and kind.onnx in FORMS}
 """Hidden activation name -> builder of its ONNX form."""
 
-OUTPUT_ACTIVATIONS = {
-    "identity": _identity,
-    "logistic": _single("Sigmoid"),
-    "softmax": _single("Softmax", axis=1),
-    "exp": _single("Exp"),
-}
+OUTPUT_ACTIVATIONS = {kind.name: FORMS[kind.onnx] for kind in spec.ACTIVATIONS.values()
+                      if kind.output and kind.onnx in FORMS}
 """Output activation name -> builder of its ONNX form."""
 
 
@@ -181,7 +183,7 @@ def _forward(g, model, x):
     hidden = _builder(HIDDEN_ACTIVATIONS, network.activation, "hidden")
     out = _builder(OUTPUT_ACTIVATIONS, network.out_activation, "output")
     last = network.n_layers - 1
-    for i, (coef, intercept) in enumerate(zip(network.coefs, network.intercepts)):
+    for i, (coef, intercept) in enumerate(zip(network.coefs, network.intercepts, strict=True)):
         z = g.node("Gemm", [x, g.constant("coef", coef), g.constant("intercept", intercept)])
         x = out(g, z) if i == last else hidden(g, z)
     return x

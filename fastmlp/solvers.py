@@ -8,34 +8,44 @@ import numpy as np
 import scipy.optimize
 from sklearn.exceptions import ConvergenceWarning
 
+from . import spec
 from .kernels.bundles import Hyper, Solver
-from .kernels.optimizers import ADAM, SGD
 
 
 class StochasticOptimizer:
-    """State of the sgd / adam solver over a flat parameter vector.
+    """State of a stochastic solver (sgd, adam) over a flat parameter vector.
+
+    What the solver is -- its kernel code, state rows and schedules -- comes
+    from ``spec.SOLVERS``; this class holds what persists between epochs and
+    between ``partial_fit`` calls.
 
     Parameters
     ----------
-    solver : {'sgd', 'adam'}
+    solver : str
+        A name of ``spec.STOCHASTIC_SOLVERS``; ValueError otherwise.
     n_params : int
         Length of the flat parameter vector.
     dtype : numpy dtype
         Dtype of the parameters (and of the moment buffers).
     learning_rate_init : float
     lr_schedule : {'constant', 'invscaling', 'adaptive'}
-        Only used by sgd, as in scikit-learn.
+        Followed where the solver lists it in ``SolverKind.schedules`` (sgd all
+        three); any other solver keeps a constant rate, as in scikit-learn.
     momentum, nesterov, power_t : sgd hyperparameters.
     beta_1, beta_2, epsilon : adam hyperparameters.
     """
 
     def __init__(self, solver, n_params, dtype, *, learning_rate_init, lr_schedule,
                  momentum, nesterov, power_t, beta_1, beta_2, epsilon):
+        kind = spec.solver(solver)
+        if not kind.stochastic:
+            raise ValueError(f"solver must be one of {list(spec.STOCHASTIC_SOLVERS)}, "
+                             f"got {solver!r}.")
         self.solver = solver
-        self.code = ADAM if solver == "adam" else SGD
+        self.code = kind.code
         self.learning_rate_init = learning_rate_init
         self.learning_rate = float(learning_rate_init)
-        self.lr_schedule = lr_schedule
+        self.lr_schedule = lr_schedule if lr_schedule in kind.schedules else "constant"
         self.momentum = momentum
         self.nesterov = nesterov
         self.power_t = power_t
@@ -43,28 +53,29 @@ class StochasticOptimizer:
         self.beta_2 = beta_2
         self.epsilon = epsilon
         # sgd: row 0 = velocity; adam: rows 0, 1 = first and second moments.
-        self.state = np.zeros((2 if solver == "adam" else 1, n_params), dtype=dtype)
+        self.state = np.zeros((kind.state_rows, n_params), dtype=dtype)
         self.step = np.zeros(1, dtype=np.int64)
 
     def hyper(self):
         """The current hyperparameters as the kernels read them (``Hyper``)."""
-        return Hyper(float(self.learning_rate), float(self.momentum), bool(self.nesterov),
-                     float(self.beta_1), float(self.beta_2), float(self.epsilon))
+        return Hyper(learning_rate=float(self.learning_rate), momentum=float(self.momentum),
+                     nesterov=bool(self.nesterov), beta_1=float(self.beta_1),
+                     beta_2=float(self.beta_2), epsilon=float(self.epsilon))
 
     def bundle(self):
         """The optimizer as the kernels take it (``Solver``): code, hyperparameters,
         and the state and step arrays, which the kernels update in place."""
-        return Solver(self.code, self.hyper(), self.state, self.step)
+        return Solver(code=self.code, hyper=self.hyper(), state=self.state, step=self.step)
 
     def iteration_ends(self, time_step):
-        """End-of-epoch schedule: sgd 'invscaling' sets lr = lr_init / (t + 1)^power_t."""
-        if self.code == SGD and self.lr_schedule == "invscaling":
+        """End-of-epoch schedule: 'invscaling' sets lr = lr_init / (t + 1)^power_t."""
+        if self.lr_schedule == "invscaling":
             self.learning_rate = float(self.learning_rate_init) / (time_step + 1) ** self.power_t
 
     def trigger_stopping(self, msg, verbose):
         """Called after n_iter_no_change epochs without improvement: returns True to
-        stop; sgd 'adaptive' divides the learning rate by 5 instead, until it is 1e-6."""
-        if self.code == ADAM or self.lr_schedule != "adaptive":
+        stop; 'adaptive' divides the learning rate by 5 instead, until it is 1e-6."""
+        if self.lr_schedule != "adaptive":
             if verbose:
                 print(msg + " Stopping.")
             return True
@@ -74,7 +85,7 @@ class StochasticOptimizer:
             return True
         self.learning_rate /= 5.0
         if verbose:
-            print(msg + " Setting learning rate to %f" % self.learning_rate)
+            print(f"{msg} Setting learning rate to {self.learning_rate:f}")
         return False
 
 
@@ -88,7 +99,7 @@ def minimize_lbfgs(loss_grad, x0, *, max_iter, max_fun, tol, verbose):
 
     def report(intermediate_result):
         iteration[0] += 1
-        print("Iteration %d, loss = %.8f" % (iteration[0], intermediate_result.fun))
+        print(f"Iteration {iteration[0]}, loss = {intermediate_result.fun:.8f}")
 
     return scipy.optimize.minimize(
         loss_grad,

@@ -103,8 +103,17 @@ def solver_args(code, hyper, state, step):
     """The kernels' ``Solver`` bundle; ``hyper`` = (lr, momentum, nesterov,
     beta_1, beta_2, epsilon)."""
     lr, momentum, nesterov, beta_1, beta_2, epsilon = hyper
-    return Solver(code, Hyper(float(lr), float(momentum), bool(nesterov), float(beta_1),
-                              float(beta_2), float(epsilon)), state, step)
+    return Solver(code=code, state=state, step=step,
+                  hyper=Hyper(learning_rate=float(lr), momentum=float(momentum),
+                              nesterov=bool(nesterov), beta_1=float(beta_1),
+                              beta_2=float(beta_2), epsilon=float(epsilon)))
+
+
+def hyper_tuple(hyper):
+    """A ``Hyper`` bundle as the twins' ``(lr, momentum, nesterov, beta_1, beta_2,
+    epsilon)``, its fields read by name."""
+    return (hyper.learning_rate, hyper.momentum, hyper.nesterov, hyper.beta_1, hyper.beta_2,
+            hyper.epsilon)
 
 
 def act_offsets(units, max_rows):

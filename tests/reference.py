@@ -7,10 +7,9 @@ over rows or parameters. They return new arrays instead of writing in place.
 
 Conventions shared with the kernels:
 
-- activation codes: 0 identity, 1 logistic, 2 tanh, 3 relu, 4 softmax, 5 exp,
-  6 elu, 7 leaky relu, 8 gelu, 9 softplus, 10 silu (PyTorch's definitions);
-- loss codes: 0 squared error, 1 poisson, 2 log-loss (softmax output),
-  3 binary log-loss (logistic output);
+- the vocabulary of ``fastmlp.spec``: its activation, loss and solver codes
+  (the names below), and each loss's canonical output activation -- the math
+  is written here anew, the names are not;
 - the flat parameter vector holds every coefficient matrix (row-major, layer by
   layer) and then every intercept vector (scikit-learn's ``_pack``);
 - ``units`` are the layer widths, input features first and outputs last;
@@ -21,24 +20,43 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.special import erf, expit, xlogy
 
-IDENTITY, LOGISTIC, TANH, RELU, SOFTMAX, EXP, ELU, LEAKY_RELU, GELU, SOFTPLUS, SILU = range(11)
-HIDDEN_ACTIVATIONS = {"identity": IDENTITY, "logistic": LOGISTIC, "tanh": TANH, "relu": RELU,
-                      "elu": ELU, "leaky_relu": LEAKY_RELU, "gelu": GELU,
-                      "softplus": SOFTPLUS, "silu": SILU}
-SQUARED_ERROR, POISSON, LOG_LOSS, BINARY_LOG_LOSS = range(4)
-# Canonical output activation of each loss.
-OUTPUT_OF_LOSS = {SQUARED_ERROR: IDENTITY, POISSON: EXP, LOG_LOSS: SOFTMAX,
-                  BINARY_LOG_LOSS: LOGISTIC}
-LOSS_NAMES = {SQUARED_ERROR: "squared_error", POISSON: "poisson", LOG_LOSS: "log_loss",
-              BINARY_LOG_LOSS: "binary_log_loss"}
-SGD, ADAM = 0, 1
+from fastmlp import spec
+from fastmlp.spec import (  # noqa: F401  (the codes, for the tests)
+    ADAM,
+    BINARY_LOG_LOSS,
+    ELU,
+    EXP,
+    GELU,
+    IDENTITY,
+    LEAKY_RELU,
+    LOG_LOSS,
+    LOGISTIC,
+    NO_UPDATE,
+    POISSON,
+    RELU,
+    SGD,
+    SILU,
+    SOFTMAX,
+    SOFTPLUS,
+    SQUARED_ERROR,
+    TANH,
+)
+
+HIDDEN_ACTIVATIONS = {name: spec.ACTIVATIONS[name].code for name in spec.HIDDEN_ACTIVATIONS}
+"""Hidden activation name -> code: the test grids' activations."""
+LOSS_CODES = [kind.code for kind in spec.LOSSES.values()]
+LOSS_NAMES = {kind.code: kind.name for kind in spec.LOSSES.values()}
+OUTPUT_OF_LOSS = {kind.code: spec.ACTIVATIONS[kind.output].code for kind in spec.LOSSES.values()}
+"""Canonical output activation code of each loss code."""
+STOCHASTIC = {name: spec.SOLVERS[name].code for name in spec.STOCHASTIC_SOLVERS}
+"""Stochastic solver name -> code: the test grids' optimizers."""
 
 
 # ----------------------------------------------------------------- layout
 def layout(units):
     """``(coef_slices, coef_shapes, inter_slices, n_coef, n_params)`` of the flat vector."""
     units = [int(u) for u in units]
-    pairs = list(zip(units[:-1], units[1:]))
+    pairs = list(zip(units[:-1], units[1:], strict=True))
     coef_slices, inter_slices = [], []
     pos = 0
     for a, b in pairs:
@@ -54,7 +72,7 @@ def layout(units):
 def unpack(params, units):
     """Per-layer ``(coefs, intercepts)`` of a flat vector (copies)."""
     coef_slices, shapes, inter_slices, _, _ = layout(units)
-    coefs = [params[s].reshape(shape).copy() for s, shape in zip(coef_slices, shapes)]
+    coefs = [params[s].reshape(shape).copy() for s, shape in zip(coef_slices, shapes, strict=True)]
     intercepts = [params[s].copy() for s in inter_slices]
     return coefs, intercepts
 
@@ -187,7 +205,7 @@ def forward(X, params, units, hidden_code, out_code):
     coefs, intercepts = unpack(params, units)
     acts = []
     A = X
-    for i, (W, b) in enumerate(zip(coefs, intercepts)):
+    for i, (W, b) in enumerate(zip(coefs, intercepts, strict=True)):
         Z = A @ W if not sp.issparse(A) else np.asarray(A @ W)
         code = out_code if i == len(coefs) - 1 else hidden_code
         A = bias_activate(Z, b, code).astype(params.dtype, copy=False)
@@ -217,7 +235,7 @@ def backward(X, params, units, acts, delta_out, hidden_code):
     return pack(coef_grads, inter_grads).astype(params.dtype, copy=False), deltas
 
 
-def finalize_gradient(params, grad, n_coef, alpha, weight_sum):
+def finished_gradient(params, grad, n_coef, alpha, weight_sum):
     """``((grad + alpha W) / weight_sum on coefficients, grad / weight_sum on intercepts,
     sum(W^2))``."""
     grad = np.asarray(grad, dtype=np.float64).copy()
@@ -250,7 +268,7 @@ def loss_grad(X, Y, sw, params, units, hidden_code, loss_code, alpha, eps):
     """Full-data ``(loss, gradient)`` as scikit-learn's ``_loss_grad_lbfgs``."""
     grad, total, weight_sum = block_loss_grad(X, Y, sw, params, units, hidden_code,
                                               loss_code, eps)
-    grad, squares = finalize_gradient(params, grad, n_coef_of(units), alpha, weight_sum)
+    grad, squares = finished_gradient(params, grad, n_coef_of(units), alpha, weight_sum)
     loss = data_loss(total, weight_sum, loss_code, units[-1]) + 0.5 * alpha * squares / weight_sum
     return loss, grad
 
@@ -278,6 +296,24 @@ def adam_update(params, grad, m, v, step, lr, beta_1, beta_2, epsilon):
     return params - lr_t * m / (np.sqrt(v) + epsilon), m, v
 
 
+def optimizer_step(solver, params, grad, state, hyper, step):
+    """One step of solver code ``solver`` with the finished gradient ``grad``:
+    ``(params, state, step)`` (new arrays; ``step`` = Adam's t before the step,
+    advanced for Adam). ``hyper = (lr, momentum, nesterov, beta_1, beta_2,
+    epsilon)``; ``state`` = [velocity] (sgd) or [m, v] (adam). NO_UPDATE: no step."""
+    lr, momentum, nesterov, beta_1, beta_2, epsilon = hyper
+    state = [s.copy() for s in state]
+    if solver == ADAM:
+        step += 1
+        params, state[0], state[1] = adam_update(params, grad, state[0], state[1], step, lr,
+                                                 beta_1, beta_2, epsilon)
+    elif solver == SGD:
+        params, state[0] = sgd_update(params, grad, state[0], lr, momentum, bool(nesterov))
+    elif solver != NO_UPDATE:
+        raise ValueError(f"no twin for solver code {solver!r}")
+    return params, state, step
+
+
 # ------------------------------------------------------------------- epoch
 def run_epoch(X, Y, sw, order, batch_size, params, units, hidden_code, loss_code,
               alpha, eps, solver, hyper, state, step):
@@ -286,7 +322,6 @@ def run_epoch(X, Y, sw, order, batch_size, params, units, hidden_code, loss_code
     ``state`` = [velocity] (sgd) or [m, v] (adam); ``step`` = Adam's t before the epoch.
 
     Returns ``(accumulated_loss, params, state, step)`` (new arrays)."""
-    lr, momentum, nesterov, beta_1, beta_2, epsilon = hyper
     params = params.copy()
     state = [s.copy() for s in state]
     order = np.asarray(order)
@@ -301,11 +336,6 @@ def run_epoch(X, Y, sw, order, batch_size, params, units, hidden_code, loss_code
         if not np.isfinite(loss):
             return np.nan, params, state, step
         accumulated += loss * len(idx)
-        if solver == ADAM:
-            step += 1
-            params, state[0], state[1] = adam_update(params, grad, state[0], state[1], step,
-                                                     lr, beta_1, beta_2, epsilon)
-        else:
-            params, state[0] = sgd_update(params, grad, state[0], lr, momentum, bool(nesterov))
+        params, state, step = optimizer_step(solver, params, grad, state, hyper, step)
         params = params.astype(state[0].dtype, copy=False)
     return accumulated, params, state, step

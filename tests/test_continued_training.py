@@ -7,9 +7,10 @@ lbfgs has no ``partial_fit``, and the ``classes`` checks of the classifier's
 
 import numpy as np
 import pytest
-from estimator_helpers import EST_IDS, ESTIMATORS, fit_quietly, flat, quiet
 
 from fastmlp import MLPClassifier
+
+from estimator_helpers import EST_IDS, ESTIMATORS, fit_quietly, flat, quiet
 
 
 @pytest.mark.parametrize("Est", ESTIMATORS, ids=EST_IDS)

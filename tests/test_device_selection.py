@@ -7,10 +7,11 @@ in tests/cuda.)"""
 
 import numpy as np
 import pytest
-from estimator_helpers import ESTIMATORS, fit_quietly, flat, quiet
 
 import fastmlp.backends
 from fastmlp import MLPClassifier
+
+from estimator_helpers import ESTIMATORS, fit_quietly, flat, quiet
 
 
 def test_device_cuda_without_gpu_raises(monkeypatch, classification_data):

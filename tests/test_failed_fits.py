@@ -7,13 +7,14 @@ predictions, loss curve, counters and optimizer state."""
 
 import numpy as np
 import pytest
-from estimator_helpers import fit_quietly, flat, quiet
 from sklearn.exceptions import NotFittedError
 from sklearn.neural_network import MLPClassifier as SkMLPClassifier
 from sklearn.neural_network import MLPRegressor as SkMLPRegressor
 from sklearn.utils.validation import check_is_fitted
 
 from fastmlp import MLPClassifier, MLPRegressor
+
+from estimator_helpers import fit_quietly, flat, quiet
 
 
 def huge(X):

@@ -6,10 +6,11 @@ scikit-learn's public fitted attributes with the same values and types."""
 
 import numpy as np
 import pytest
-from estimator_helpers import SOLVERS, fit_quietly, quiet
 from sklearn.neural_network import MLPClassifier as SkMLPClassifier
 
 from fastmlp import MLPClassifier, MLPRegressor
+
+from estimator_helpers import SOLVERS, fit_quietly, quiet
 
 
 @pytest.mark.parametrize("solver", SOLVERS)

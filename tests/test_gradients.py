@@ -156,7 +156,7 @@ def test_squared_error_multi_output_convention(hidden_name, hidden_code):
     n_layers = len(units)
     sk_loss, sk_grad = sk._loss_grad_lbfgs(
         params.copy(), X, Y, sw, [X] + [None] * (n_layers - 1), [None] * (n_layers - 1),
-        [np.empty((a, b)) for a, b in zip(units[:-1], units[1:])],
+        [np.empty((a, b)) for a, b in zip(units[:-1], units[1:], strict=True)],
         [np.empty(b) for b in units[1:]])
     np.testing.assert_allclose(grad, sk_grad, rtol=1e-10, atol=1e-13)
     assert f(params)[0] == pytest.approx(sk_loss, rel=1e-12)

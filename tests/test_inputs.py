@@ -10,11 +10,12 @@ import warnings
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from estimator_helpers import EST_IDS, ESTIMATORS, SOLVERS, fit_quietly, flat, quiet
 from sklearn.neural_network import MLPClassifier as SkMLPClassifier
 from sklearn.neural_network import MLPRegressor as SkMLPRegressor
 
 from fastmlp import MLPClassifier, MLPRegressor
+
+from estimator_helpers import EST_IDS, ESTIMATORS, SOLVERS, fit_quietly, flat, quiet
 
 
 # ================================================================== dtypes

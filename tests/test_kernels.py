@@ -7,7 +7,7 @@ import pytest
 import scipy.sparse as sp
 from numba import njit
 
-from fastmlp import config
+from fastmlp import config, spec
 from fastmlp.kernels import (
     activations,
     layers,
@@ -41,19 +41,14 @@ from kernel_harness import (
 
 HIDDEN = list(ref.HIDDEN_ACTIVATIONS.items())
 HIDDEN_IDS = list(ref.HIDDEN_ACTIVATIONS)
-LOSSES = [ref.SQUARED_ERROR, ref.POISSON, ref.LOG_LOSS, ref.BINARY_LOG_LOSS]
+LOSSES = ref.LOSS_CODES
 LOSS_IDS = [ref.LOSS_NAMES[c] for c in LOSSES]
 DTYPE_IDS = ["float64", "float32"]
 
 
-def test_codes_match_reference():
-    """The reference's integer codes are the kernels' codes."""
-    assert activations.ACTIVATION_CODES == {
-        **ref.HIDDEN_ACTIVATIONS, "softmax": ref.SOFTMAX, "exp": ref.EXP}
-    assert (losses.SQUARED_ERROR, losses.POISSON, losses.LOG_LOSS,
-            losses.BINARY_LOG_LOSS) == (ref.SQUARED_ERROR, ref.POISSON, ref.LOG_LOSS,
-                                        ref.BINARY_LOG_LOSS)
-    assert (optimizers.SGD, optimizers.ADAM) == (ref.SGD, ref.ADAM)
+def state_rows(code):
+    """Optimizer state rows of the solver ``code`` (``spec.SOLVERS``)."""
+    return next(kind.state_rows for kind in spec.SOLVERS.values() if kind.code == code)
 
 
 # ------------------------------------------------------------------ scalar
@@ -352,7 +347,7 @@ def flat_net(params, n_coef):
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
 @pytest.mark.parametrize("alpha", [0.0, 0.37])
-def test_finalize_gradient(dtype, alpha):
+def test_finish_without_step(dtype, alpha):
     """NO_UPDATE (the L-BFGS objective): the finished gradient, no step."""
     rng = np.random.default_rng(6)
     units = [4, 3, 2]
@@ -360,7 +355,7 @@ def test_finalize_gradient(dtype, alpha):
     before = params.copy()
     grad = rng.standard_normal(params.shape).astype(dtype)
     n_coef = ref.n_coef_of(units)
-    exp_grad, exp_squares = ref.finalize_gradient(params, grad, n_coef, alpha, 3.5)
+    exp_grad, exp_squares = ref.finished_gradient(params, grad, n_coef, alpha, 3.5)
     squares = optimizers.finish_and_step(flat_net(params, n_coef), grad, alpha, 3.5,
                                          optimizers.no_update(params), 0.0)
     assert_close(grad, exp_grad, dtype)
@@ -402,12 +397,12 @@ def test_adam_update(dtype):
     for step in range(1, 5):
         grad = rng.standard_normal(17).astype(dtype)
         exp = ref.adam_update(exp[0], grad, exp[1], exp[2], step, 0.01, 0.8, 0.95, 1e-6)
-        lr_t = optimizers.next_step_size(solver)
+        lr_t = optimizers.advance_step(solver)
         assert solver.step[0] == step
         optimizers.finish_and_step(flat_net(params, 0), grad, 0.0, 1.0, solver, lr_t)
         assert_close(lr_t,
                      0.01 * np.sqrt(1 - 0.95**step) / (1 - 0.8**step), np.float64)
-    for got, want in zip((params, state[0], state[1]), exp):
+    for got, want in zip((params, state[0], state[1]), exp, strict=True):
         assert_close(got, want, dtype)
 
 
@@ -416,20 +411,19 @@ def test_adam_update(dtype):
                          ids=["sgd", "sgd-nesterov", "adam"])
 def test_finish_and_step(dtype, solver, nesterov):
     """Finish a summed gradient (+ alpha W on coefficients, / weight sum) and
-    take one optimizer step: ``finalize_gradient`` followed by the update."""
+    take one optimizer step: ``finished_gradient`` followed by the update."""
     rng = np.random.default_rng(15)
     units = [4, 3, 2]
     n_coef = ref.n_coef_of(units)
     params = make_params(rng, units, dtype)
     grad = rng.standard_normal(params.shape).astype(dtype)
-    state = (0.1 * rng.standard_normal((2 if solver == ref.ADAM else 1, params.size))).astype(
-        dtype)
+    state = (0.1 * rng.standard_normal((state_rows(solver), params.size))).astype(dtype)
     if solver == ref.ADAM:
         state[1] = np.abs(state[1])
     bundle = solver_args(solver, (0.03, 0.7, nesterov, 0.8, 0.95, 1e-3), state, None)
     alpha, weight_sum, step = 0.2, 3.5, 4
     lr_t = optimizers.adam_step_size(bundle.hyper, step) if solver == ref.ADAM else 0.03
-    exp_grad, exp_squares = ref.finalize_gradient(params, grad, n_coef, alpha, weight_sum)
+    exp_grad, exp_squares = ref.finished_gradient(params, grad, n_coef, alpha, weight_sum)
     if solver == ref.ADAM:
         exp_params, m, v = ref.adam_update(params, exp_grad, state[0], state[1], step, 0.03,
                                            0.8, 0.95, 1e-3)
@@ -497,7 +491,7 @@ def check_run_epoch(units, X, Y, params, sw, order, contiguous, batch_size, hidd
     assert step[0] == (n_batches * n_epochs if solver == ref.ADAM else 0)
 
 
-SOLVERS = [ref.SGD, ref.ADAM]
+SOLVERS = list(ref.STOCHASTIC.values())
 SOLVER_IDS = ["sgd", "adam"]
 # training.run_epoch (mini-batch blocks through gemm) and rows.run_epoch_rows (the
 # per-sample loop path, fused update at batch size 1) must give the same epoch.
@@ -580,7 +574,7 @@ def test_run_epoch_nonfinite_returns_nan(solver, path, batch_size, case):
         params[ref.layout(units)[2][-1]] = -1000.0  # output intercepts: exp(-1000) == 0
         lr = 1e-3
     _, sc = scratch(units, batch_size, units[0], np.float64, False)
-    state = np.zeros((2 if solver == ref.ADAM else 1, params.size))
+    state = np.zeros((state_rows(solver), params.size))
     args = (input_args(X, np.float64), targets_args(Y, None),
             Batches(np.arange(X.shape[0]), True, batch_size),
             network_args(params, units, ref.RELU, ref.OUTPUT_OF_LOSS[loss_code]),

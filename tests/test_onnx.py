@@ -5,17 +5,18 @@ import sys
 
 import numpy as np
 import pytest
-from io_helpers import KINDS, fitted
 from scipy.special import erf, expit, softmax
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
+
+from io_helpers import KINDS, fitted
 
 pytest.importorskip("onnx")
 skl2onnx = pytest.importorskip("skl2onnx")
 ort = pytest.importorskip("onnxruntime")
 fastmlp_onnx = pytest.importorskip("fastmlp.onnx")
 
-from fastmlp import MLPClassifier  # noqa: E402
+from fastmlp import MLPClassifier, spec  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
@@ -127,7 +128,7 @@ def with_activation(model, activation):
 def reference_forward(model, X):
     a = X.astype(np.float64)
     last = len(model.coefs_) - 1
-    for i, (W, b) in enumerate(zip(model.coefs_, model.intercepts_)):
+    for i, (W, b) in enumerate(zip(model.coefs_, model.intercepts_, strict=True)):
         z = a @ W.astype(np.float64) + b
         a = OUTPUT_REFERENCE[model.out_activation_](z) if i == last else \
             REFERENCE[model.activation](z)
@@ -135,10 +136,10 @@ def reference_forward(model, X):
 
 
 def test_every_activation_has_an_onnx_form():
-    assert set(fastmlp_onnx.HIDDEN_ACTIVATIONS) == set(REFERENCE)
-    assert set(fastmlp_onnx.OUTPUT_ACTIVATIONS) == set(OUTPUT_REFERENCE)
-    supported = MLPClassifier._parameter_constraints["activation"][0].options
-    assert supported <= set(fastmlp_onnx.HIDDEN_ACTIVATIONS)
+    assert {kind.onnx for kind in spec.ACTIVATIONS.values()} <= set(fastmlp_onnx.FORMS)
+    assert set(fastmlp_onnx.HIDDEN_ACTIVATIONS) == set(REFERENCE) == set(spec.HIDDEN_ACTIVATIONS)
+    assert (set(fastmlp_onnx.OUTPUT_ACTIVATIONS) == set(OUTPUT_REFERENCE)
+            == set(spec.OUTPUT_ACTIVATIONS))
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

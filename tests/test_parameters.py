@@ -11,13 +11,14 @@ import warnings
 
 import numpy as np
 import pytest
-from estimator_helpers import EST_IDS, ESTIMATORS, fit_quietly, quiet
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.neural_network import MLPClassifier as SkMLPClassifier
 from sklearn.neural_network import MLPRegressor as SkMLPRegressor
 from sklearn.utils._param_validation import InvalidParameterError
 
 from fastmlp import MLPClassifier, MLPRegressor
+
+from estimator_helpers import EST_IDS, ESTIMATORS, fit_quietly, quiet
 
 PAIRS = [(MLPClassifier, SkMLPClassifier), (MLPRegressor, SkMLPRegressor)]
 PAIR_IDS = ["classifier", "regressor"]

@@ -5,10 +5,11 @@ import warnings
 
 import numpy as np
 import pytest
-from io_helpers import KINDS, assert_same_model, assert_views_of_one_vector, fitted
 from sklearn.exceptions import ConvergenceWarning
 
 from fastmlp.io import skops_trusted_types
+
+from io_helpers import KINDS, assert_same_model, assert_views_of_one_vector, fitted
 
 sio = pytest.importorskip("skops.io")
 

@@ -8,11 +8,12 @@ import warnings
 
 import numpy as np
 import pytest
-from estimator_helpers import SOLVERS, fit_quietly, quiet
 from sklearn.exceptions import ConvergenceWarning, DataConversionWarning
 from sklearn.neural_network import MLPRegressor as SkMLPRegressor
 
 from fastmlp import MLPClassifier, MLPRegressor
+
+from estimator_helpers import SOLVERS, fit_quietly, quiet
 
 
 # ========================================================== classification

@@ -9,11 +9,12 @@ import warnings
 
 import numpy as np
 import pytest
-from estimator_helpers import EST_IDS, ESTIMATORS, SOLVERS, fit_quietly, flat, quiet
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.neural_network import MLPClassifier as SkMLPClassifier
 
 from fastmlp import MLPClassifier, MLPRegressor
+
+from estimator_helpers import EST_IDS, ESTIMATORS, SOLVERS, fit_quietly, flat, quiet
 
 
 # ========================================================== convergence
@@ -25,6 +26,16 @@ def test_max_iter_reached_warns(Est, solver, classification_data):
                       match=r"Stochastic Optimizer: Maximum iterations \(3\) reached"):
         est = Est(**quiet(solver=solver, max_iter=3)).fit(X, y)
     assert est.n_iter_ == 3 and len(est.loss_curve_) == 3
+
+
+@pytest.mark.parametrize("method", ["fit", "partial_fit"])
+def test_warnings_name_the_callers_line(method, classification_data):
+    """Warnings raised deep inside a fit point at the line that called it."""
+    X, y = classification_data
+    est = MLPRegressor(batch_size=10**6, max_iter=2)
+    with pytest.warns(UserWarning, match="batch_size") as record:
+        getattr(est, method)(X, y)
+    assert {w.filename for w in record} == {__file__}
 
 
 @pytest.mark.parametrize("Est", ESTIMATORS, ids=EST_IDS)

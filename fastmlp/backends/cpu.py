@@ -6,7 +6,7 @@ import scipy.sparse as sp
 
 from .. import compile_notice, config
 from ..kernels import prediction, rows, training
-from ..kernels.bundles import Batches, LossSpec, Scratch, Targets, csr_inputs, dense_inputs
+from ..kernels.bundles import Batches, Scratch, Targets, csr_inputs, dense_inputs, loss_spec
 from .arrays import check_data, dense_rows, host_inputs
 from .kernel_cache import load_without_refresh
 
@@ -29,7 +29,7 @@ def targets_of(Y, sample_weight, dtype):
     weighted = sample_weight is not None
     sw = (dense_rows(sample_weight, np.float64) if weighted
           else np.empty(0, dtype=np.float64))
-    return Targets(dense_rows(Y, dtype), sw, weighted)
+    return Targets(Y=dense_rows(Y, dtype), sw=sw, weighted=weighted)
 
 
 def block_scratch(network, max_rows, gather_rows, grad):
@@ -39,8 +39,8 @@ def block_scratch(network, max_rows, gather_rows, grad):
     dtype = network.dtype
     width = max_rows * int(network.units[1:].sum())
     x_shape = (max_rows, int(network.units[0])) if gather_rows else (0, 0)
-    return Scratch(np.empty(width, dtype=dtype), np.empty(width, dtype=dtype),
-                   np.empty(x_shape, dtype=dtype), grad)
+    return Scratch(acts=np.empty(width, dtype=dtype), deltas=np.empty(width, dtype=dtype),
+                   xbuf=np.empty(x_shape, dtype=dtype), grad=grad)
 
 
 class Trainer:
@@ -55,7 +55,7 @@ class Trainer:
         Targets (indicator matrix for classifiers).
     sample_weight : ndarray of shape (n_samples,) or None
     loss_code : int
-        One of the codes in ``kernels.losses``.
+        A loss code of ``spec.LOSSES``.
     alpha : float
         L2 penalty.
     batch_size : int or None
@@ -69,7 +69,7 @@ class Trainer:
         self.network = network
         self.inputs = inputs_of(X, dtype)
         self.targets = targets_of(Y, sample_weight, dtype)
-        self.loss = LossSpec(loss_code, float(np.finfo(dtype).eps), float(alpha))
+        self.loss = loss_spec(loss_code, dtype, alpha)
         self.batch_size = batch_size
         sparse_wide = (self.inputs.sparse
                        and network.units[0] > config.ROWS_PATH_MAX_SPARSE_FEATURES)
@@ -89,7 +89,7 @@ class Trainer:
         contiguous = order is None
         if contiguous:
             order = np.arange(self.n_samples, dtype=np.int64)
-        batches = Batches(order, contiguous, self.batch_size)
+        batches = Batches(order=order, contiguous=contiguous, size=self.batch_size)
         if self._scratch is None:  # the per-sample path needs only the gradient
             self._scratch = block_scratch(self.network,
                                           0 if self.use_rows_path else self.batch_size,

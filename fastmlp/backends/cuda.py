@@ -6,13 +6,13 @@ The interface is the CPU backend's (``backends/cpu.py``): ``Trainer`` and
 - ``Trainer`` copies X, the targets, the sample weights and the parameters to the
   device once, allocates every scratch buffer once, and keeps the optimizer state
   on the device between epochs. Per epoch it uploads the shuffled row order
-  (batches are gathered on the device); the hyperparameters travel as launch
-  arguments; it copies back one scalar, the epoch loss, accumulated on the
-  device. ``pull_params`` copies the parameters (and the optimizer state) back
-  to the host.
+  (batches are gathered on the device); the ``Solver`` bundle (hyperparameters
+  and the device state) travels as a launch argument; it copies back one
+  scalar, the epoch loss, accumulated on the device. ``pull_params`` copies
+  the parameters (and the optimizer state) back to the host.
 - The epoch is a Python loop of asynchronous kernel launches per mini-batch
   (gather, forward per layer, output delta + loss, backward per layer, fused
-  finalize + optimizer step, loss bookkeeping: 3 x n_layers + 3 launches, plus
+  gradient finish + optimizer step, loss bookkeeping: 3 x n_layers + 3 launches, plus
   the gather when shuffled); nothing in it waits for the device. Adam's per-batch
   step size is computed on the host and passed as a launch argument. The Python
   cost of each launch (tens of microseconds) is what bounds small-batch speed.
@@ -32,9 +32,10 @@ from numba import cuda
 
 from .. import compile_notice, config
 from ..kernels import cuda_layers as kern
-from ..kernels.activations import SOFTMAX
-from ..kernels.bundles import Block, LossSpec, Net, Targets
-from ..kernels.optimizers import NO_HYPER, NO_UPDATE, next_step_size
+from ..kernels.bundles import Block, Solver, Targets, loss_spec
+from ..kernels.cuda_layers import Operand
+from ..kernels.optimizers import NO_HYPER, advance_step
+from ..spec import NO_UPDATE, SOFTMAX
 from .arrays import canonical_csr, check_data, dense_rows
 
 compile_notice.install()
@@ -49,31 +50,11 @@ def dense_input(X, dtype):
 
 
 def device_net(network):
-    """The network as the CUDA launchers take it: a ``Net`` whose parameters are
-    uploaded to the device and whose layout is Python ints."""
-    return Net(cuda.to_device(network.params), [int(u) for u in network.units],
-               [int(o) for o in network.coef_off], [int(o) for o in network.inter_off],
-               int(network.n_coef), network.hidden_code, network.out_code)
-
-
-class Scratch:
-    """Device buffers for blocks of at most ``capacity`` rows, allocated once.
-
-    ``acts`` / ``deltas``: every layer's outputs / deltas, layer ``i`` at
-    ``act_off[i]``; ``xbuf``: a block of input rows (gathered or uploaded), only
-    when ``input_rows``.
-    """
-
-    def __init__(self, net, dtype, capacity, input_rows):
-        widths = net.units[1:]
-        self.capacity = capacity
-        self.act_off = [capacity * sum(widths[:i]) for i in range(len(widths) + 1)]
-        self.acts = cuda.device_array(max(1, self.act_off[-1]), dtype=dtype)
-        self.deltas = cuda.device_array_like(self.acts)
-        n_x = capacity * net.units[0] if input_rows else 1
-        self.xbuf = cuda.device_array(n_x, dtype=dtype)
-        self.out_off = self.act_off[len(widths) - 1]
-        """Offset of the output layer's block in ``acts`` / ``deltas``."""
+    """The network as the CUDA launchers take it: its ``Net`` with the
+    parameters uploaded to the device (the layout stays in host memory, where
+    the launchers read it)."""
+    net = network.bundle()
+    return net._replace(params=cuda.to_device(net.params))
 
 
 class Trainer:
@@ -89,7 +70,7 @@ class Trainer:
         Targets (indicator matrix for classifiers).
     sample_weight : ndarray of shape (n_samples,) or None
     loss_code : int
-        One of the codes in ``kernels.losses``.
+        A loss code of ``spec.LOSSES``.
     alpha : float
         L2 penalty.
     batch_size : int or None
@@ -100,32 +81,38 @@ class Trainer:
     def __init__(self, network, X, Y, sample_weight, loss_code, alpha, batch_size=None):
         dtype = network.dtype
         check_data(network, X, Y, sample_weight)
+        self.loss = loss_spec(loss_code, dtype, alpha)
         self.network = network
         self.net = device_net(network)
         self.n_samples, self.n_features = X.shape
         self.X = cuda.to_device(dense_input(X, dtype).reshape(-1))
         weighted = sample_weight is not None
         sw = sample_weight if weighted else np.ones(1)
-        self.targets = Targets(cuda.to_device(dense_rows(Y, dtype)),
-                               cuda.to_device(dense_rows(sw, np.float64)),
-                               weighted)
-        self.loss = LossSpec(loss_code, float(np.finfo(dtype).eps), float(alpha))
+        self.targets = Targets(Y=cuda.to_device(dense_rows(Y, dtype)),
+                               sw=cuda.to_device(dense_rows(sw, np.float64)),
+                               weighted=weighted)
         self.batch_size = batch_size
         self.order = cuda.device_array(self.n_samples, dtype=np.int64)
         self.scratch = None
         n_params = network.params.shape[0]
         self.grad = cuda.device_array(n_params, dtype=dtype)
         self.partial = cuda.device_array(kern.linear_blocks(n_params), dtype=np.float64)
-        self.scal = cuda.device_array(kern.N_SCALARS, dtype=np.float64)
-        self.no_state = cuda.device_array((1, 1), dtype=dtype)
+        self.sums = kern.loss_sums()
+        # the host advances the step count; kernels get a device placeholder (a
+        # launch cannot pass None), which they never read
+        self.no_step = cuda.device_array(1, dtype=np.int64)
+        # the L-BFGS objective's solver: finish the gradient, no step, no state
+        self.no_update = Solver(code=NO_UPDATE, hyper=NO_HYPER,
+                                state=cuda.device_array((1, 1), dtype=dtype), step=self.no_step)
         self.optimizer = None
         self.state = None
 
     def _scratch(self, capacity, input_rows):
-        """The fit's device scratch, allocated on first use (a trainer serves
+        """The fit's ``DeviceScratch``, allocated on first use (a trainer serves
         either epochs or the L-BFGS objective)."""
         if self.scratch is None:
-            self.scratch = Scratch(self.net, self.network.dtype, capacity, input_rows)
+            self.scratch = kern.device_scratch(self.network.units, self.network.dtype,
+                                               capacity, input_rows)
         return self.scratch
 
     def _device_state(self, optimizer):
@@ -135,30 +122,28 @@ class Trainer:
             self.state = cuda.to_device(np.ascontiguousarray(optimizer.state))
         return self.state
 
-    def _block_loss_grad(self, scratch, start, rows, contiguous, accumulate):
-        """Forward + output delta + backward over rows ``start:start+rows`` of the
-        data (``order[start:start+rows]`` unless contiguous): gradient sums to
-        ``grad``, loss sums to ``scal`` (both added to when ``accumulate``)."""
-        net = self.net
-        if contiguous:
-            A, a_off = self.X, start * self.n_features
+    def _block_loss_grad(self, scratch, block, accumulate):
+        """Forward + output delta + backward over the rows of ``block`` (a
+        ``Block`` of the data): gradient sums to ``grad``, loss sums to ``sums``
+        (both added to when ``accumulate``)."""
+        rows = block.stop - block.start
+        if block.contiguous:
+            x = Operand(self.X, block.start * self.n_features, self.n_features, False)
         else:
-            kern.gather_rows(self.X, self.n_features, self.order, start, rows, scratch.xbuf)
-            A, a_off = scratch.xbuf, 0
-        kern.forward(net, A, a_off, rows, scratch.acts, scratch.act_off, scratch.deltas)
-        kern.output_delta(scratch.acts, scratch.deltas, scratch.out_off, net.units[-1],
-                          self.targets, Block(self.order, start, start + rows, contiguous),
-                          self.loss, net.out_code == SOFTMAX, self.scal, accumulate)
-        kern.backward(net, A, a_off, rows, scratch.acts, scratch.deltas, scratch.act_off,
-                      self.grad, accumulate)
+            kern.gather_rows(self.X, self.n_features, block.order, block.start, rows,
+                             scratch.xbuf)
+            x = Operand(scratch.xbuf, 0, self.n_features, False)
+        kern.forward(self.net, x, rows, scratch, training=True)
+        kern.output_delta(self.net, scratch, self.targets, block, self.loss, self.sums,
+                          accumulate)
+        kern.backward(self.net, x, rows, scratch, self.grad, accumulate)
 
-    def _finish(self, code, hyper, state, lr_t, rows, first):
-        """Finalize the gradient, apply the optimizer step, book the block's loss."""
-        n_partial = kern.finalize_update(self.net.params, self.grad, self.net.n_coef,
-                                         self.loss.alpha, self.scal, code, hyper, state, lr_t,
-                                         self.partial)
-        kern.finish_batch(self.partial, n_partial, self.scal, self.loss, self.net.units[-1],
-                          rows, first)
+    def _finish(self, solver, lr_t, rows, first):
+        """Finish the gradient, take the optimizer step, book the block's loss."""
+        n_partial = kern.finish_and_step(self.net, self.grad, self.loss, self.sums, solver,
+                                         lr_t, self.partial)
+        kern.book_loss(self.partial, n_partial, self.sums, self.loss,
+                       int(self.network.units[-1]), rows, first)
 
     def run_epoch(self, order, optimizer):
         """One epoch over ``order`` (row indices; None means rows in order).
@@ -167,26 +152,28 @@ class Trainer:
         contiguous = order is None
         if not contiguous:
             self.order.copy_to_device(np.ascontiguousarray(order, dtype=np.int64))
-        state = self._device_state(optimizer)
-        solver = optimizer.bundle()  # host copy: Adam's step count advances here
+        host_solver = optimizer.bundle()  # its step count advances here, on the host
+        solver = host_solver._replace(state=self._device_state(optimizer), step=self.no_step)
         scratch = self._scratch(self.batch_size, True)
         for b, start in enumerate(range(0, self.n_samples, self.batch_size)):
-            rows = min(self.batch_size, self.n_samples - start)
-            lr_t = next_step_size(solver)
-            self._block_loss_grad(scratch, start, rows, contiguous, False)
-            self._finish(solver.code, solver.hyper, state, lr_t, rows, b == 0)
-        return float(self.scal.copy_to_host()[kern.EPOCH_LOSS])
+            block = Block(self.order, start, min(start + self.batch_size, self.n_samples),
+                          contiguous)
+            lr_t = advance_step(host_solver)
+            self._block_loss_grad(scratch, block, False)
+            self._finish(solver, lr_t, block.stop - block.start, b == 0)
+        return float(self.sums.epoch.copy_to_host()[0])
 
     def loss_grad(self, x):
         """Loss and float64 gradient at the flat parameters ``x`` (L-BFGS objective)."""
         scratch = self._scratch(max(1, min(config.CUDA_CHUNK_ROWS, self.n_samples)), False)
         self.net.params.copy_to_device(np.ascontiguousarray(x, dtype=self.network.dtype))
         for c, start in enumerate(range(0, self.n_samples, scratch.capacity)):
-            rows = min(scratch.capacity, self.n_samples - start)
-            self._block_loss_grad(scratch, start, rows, True, c > 0)
-        self._finish(NO_UPDATE, NO_HYPER, self.no_state, 0.0, self.n_samples, True)
+            block = Block(self.order, start, min(start + scratch.capacity, self.n_samples),
+                          True)
+            self._block_loss_grad(scratch, block, c > 0)
+        self._finish(self.no_update, 0.0, self.n_samples, True)
         grad = self.grad.copy_to_host().astype(np.float64)
-        return float(self.scal.copy_to_host()[kern.BATCH_LOSS]), grad
+        return float(self.sums.batch.copy_to_host()[0]), grad
 
     def pull_params(self):
         """Copy the device parameters into ``network.params`` (and the optimizer
@@ -204,15 +191,16 @@ def predict(network, X):
     if sp.issparse(X):
         X = canonical_csr(X, network.dtype)
     net = device_net(network)
-    n_rows, n_in, n_out = X.shape[0], net.units[0], net.units[-1]
+    n_rows, n_in, n_out = X.shape[0], int(net.units[0]), int(net.units[-1])
     out = np.empty((n_rows, n_out), dtype=network.dtype)
-    scratch = Scratch(net, network.dtype, max(1, min(config.CUDA_CHUNK_ROWS, n_rows)), True)
-    off = scratch.out_off
+    scratch = kern.device_scratch(net.units, network.dtype,
+                                  max(1, min(config.CUDA_CHUNK_ROWS, n_rows)), True)
+    off = kern.output_offset(net, scratch)
     for start in range(0, n_rows, scratch.capacity):
         rows = min(scratch.capacity, n_rows - start)
         block = dense_input(X[start : start + rows], network.dtype)
         scratch.xbuf[: rows * n_in].copy_to_device(block.reshape(-1))
-        kern.forward(net, scratch.xbuf, 0, rows, scratch.acts, scratch.act_off)
+        kern.forward(net, Operand(scratch.xbuf, 0, n_in, False), rows, scratch)
         if net.out_code == SOFTMAX:
             kern.softmax_rows(scratch.acts, off, rows, n_out)
         out[start : start + rows] = scratch.acts[off : off + rows * n_out].copy_to_host(

@@ -6,6 +6,7 @@ backend (``fastmlp.backends``); this module only sees epoch boundaries.
 """
 
 import operator
+import sys
 import warnings
 from abc import ABC, abstractmethod
 from contextlib import contextmanager
@@ -18,14 +19,13 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
+from .. import spec
 from ..backends import get_backend, resolve_device
-from ..kernels.losses import BINARY_LOG_LOSS, LOG_LOSS, POISSON, SQUARED_ERROR
 from ..layout import validate_fitted_state
 from ..network import INITIALIZERS, Network
 from ..solvers import StochasticOptimizer, check_lbfgs_result, minimize_lbfgs
 from ._memory import check_fit_memory
 
-_STOCHASTIC_SOLVERS = ("sgd", "adam")
 _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 _NON_FINITE_MESSAGE = (
@@ -39,12 +39,19 @@ _ZERO_WEIGHT_MESSAGE = (
     "batch_size, or shuffle=True."
 )
 
-_LOSS_CODES = {
-    "identity": SQUARED_ERROR,
-    "exp": POISSON,
-    "softmax": LOG_LOSS,
-    "logistic": BINARY_LOG_LOSS,
-}
+_OWN_FRAMES = ("fastmlp.", "sklearn.base", "sklearn.utils._available_if")
+"""Modules whose frames a warning skips: fastmlp's, and the wrappers scikit-learn
+puts around ``fit`` / ``partial_fit``."""
+
+
+def warn_caller(message, category=UserWarning):
+    """``warnings.warn`` attributed to the first frame outside fastmlp (and
+    scikit-learn's method wrappers): the warning names the user's line, however
+    deep inside a fit it was raised."""
+    frame, level = sys._getframe(1), 2
+    while frame is not None and frame.f_globals.get("__name__", "").startswith(_OWN_FRAMES):
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, category, stacklevel=level)
 
 
 @contextmanager
@@ -78,7 +85,7 @@ def _are_views(coefs, intercepts, views):
         return False
     arrays = coefs + intercepts
     return len(arrays) == len(views) and all(
-        a is v and a.shape == shape for a, (v, shape) in zip(arrays, views))
+        a is v and a.shape == shape for a, (v, shape) in zip(arrays, views, strict=True))
 
 
 class BaseMLP(BaseEstimator, ABC):
@@ -86,12 +93,11 @@ class BaseMLP(BaseEstimator, ABC):
 
     _parameter_constraints: dict = {
         "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
-        "activation": [StrOptions({"identity", "logistic", "tanh", "relu", "elu",
-                                   "leaky_relu", "gelu", "softplus", "silu"})],
-        "solver": [StrOptions({"lbfgs", "sgd", "adam"})],
+        "activation": [StrOptions(set(spec.HIDDEN_ACTIVATIONS))],
+        "solver": [StrOptions(set(spec.SOLVERS))],
         "alpha": [Interval(Real, 0, None, closed="left")],
         "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
-        "learning_rate": [StrOptions({"constant", "invscaling", "adaptive"})],
+        "learning_rate": [StrOptions(set(spec.SCHEDULES))],
         "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
         "power_t": [Interval(Real, 0, None, closed="left")],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
@@ -209,7 +215,7 @@ class BaseMLP(BaseEstimator, ABC):
             sizes = [sizes]
         sizes = list(sizes)
         if np.any(np.array(sizes) <= 0):
-            raise ValueError("hidden_layer_sizes must be > 0, got %s." % sizes)
+            raise ValueError(f"hidden_layer_sizes must be > 0, got {sizes}.")
         for size in sizes:
             try:
                 operator.index(size)  # ints and NumPy integers; 10.5 or 10.0 are not
@@ -255,7 +261,7 @@ class BaseMLP(BaseEstimator, ABC):
             network.activation = self.activation
             X = X.astype(network.dtype, copy=False)
 
-        if self.solver in _STOCHASTIC_SOLVERS:
+        if spec.solver(self.solver).stochastic:
             if first_pass or not hasattr(self, "loss_curve_"):
                 self._start_training_record()
             self._fit_stochastic(backend, network, X, Y, sample_weight, incremental)
@@ -282,7 +288,7 @@ class BaseMLP(BaseEstimator, ABC):
 
     def _fit_lbfgs(self, backend, network, X, Y, sample_weight):
         trainer = backend.Trainer(network, X, Y, sample_weight,
-                                  _LOSS_CODES[self.out_activation_], self.alpha)
+                                  spec.LOSS_OF_OUTPUT[self.out_activation_].code, self.alpha)
         result = minimize_lbfgs(
             trainer.loss_grad, network.params.astype(np.float64),
             max_iter=self.max_iter, max_fun=self.max_fun, tol=self.tol,
@@ -347,14 +353,15 @@ class BaseMLP(BaseEstimator, ABC):
             batch_size = min(200, n_samples)
         else:
             if self.batch_size > n_samples:
-                warnings.warn(
+                warn_caller(
                     "Got `batch_size` less than 1 or larger than "
                     "sample size. It is going to be clipped"
                 )
             batch_size = int(np.clip(self.batch_size, 1, n_samples))
 
         trainer = backend.Trainer(network, X, Y, sample_weight,
-                                  _LOSS_CODES[self.out_activation_], self.alpha, batch_size)
+                                  spec.LOSS_OF_OUTPUT[self.out_activation_].code, self.alpha,
+                                  batch_size)
         # rows of zero weight could fill a mini-batch: checked per epoch, before it runs
         zero_weights = sample_weight is not None and not np.all(sample_weight != 0)
         self.loss_curve_ = list(self.loss_curve_)
@@ -379,12 +386,7 @@ class BaseMLP(BaseEstimator, ABC):
                     self._diverged(accumulated, n_samples)
                     diverged = True
                     break
-                self.n_iter_ += 1
-                self.loss_ = float(accumulated) / n_samples
-                self.t_ += n_samples
-                self.loss_curve_.append(self.loss_)
-                if self.verbose:
-                    print("Iteration %d, loss = %.8f" % (self.n_iter_, self.loss_))
+                self._record_epoch(accumulated, n_samples)
 
                 if validation is not None:
                     trainer.pull_params()
@@ -396,16 +398,11 @@ class BaseMLP(BaseEstimator, ABC):
 
                 if self._no_improvement_count > self.n_iter_no_change:
                     if self.early_stopping:
-                        msg = (
-                            "Validation score did not improve more than "
-                            "tol=%f for %d consecutive epochs."
-                            % (self.tol, self.n_iter_no_change)
-                        )
+                        msg = ("Validation score did not improve more than "
+                               f"tol={self.tol:f} for {self.n_iter_no_change} consecutive epochs.")
                     else:
-                        msg = (
-                            "Training loss did not improve more than tol=%f"
-                            " for %d consecutive epochs." % (self.tol, self.n_iter_no_change)
-                        )
+                        msg = (f"Training loss did not improve more than tol={self.tol:f}"
+                               f" for {self.n_iter_no_change} consecutive epochs.")
                     if optimizer.trigger_stopping(msg, self.verbose):
                         break
                     self._no_improvement_count = 0
@@ -413,13 +410,13 @@ class BaseMLP(BaseEstimator, ABC):
                 if incremental:
                     break
                 if self.n_iter_ == self.max_iter:
-                    warnings.warn(
-                        "Stochastic Optimizer: Maximum iterations (%d) "
-                        "reached and the optimization hasn't converged yet." % self.max_iter,
+                    warn_caller(
+                        f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) "
+                        "reached and the optimization hasn't converged yet.",
                         ConvergenceWarning,
                     )
         except KeyboardInterrupt:
-            warnings.warn("Training interrupted by user.")
+            warn_caller("Training interrupted by user.")
         trainer.pull_params()
         if diverged:  # the moments are not finite: a later warm start starts them afresh
             optimizer.state[...] = 0
@@ -428,20 +425,26 @@ class BaseMLP(BaseEstimator, ABC):
         if validation is not None:
             network.params[:] = best_params
 
+    def _record_epoch(self, accumulated, n_samples):
+        """Book one finished epoch: ``n_iter_``, ``loss_`` (the accumulated loss
+        per sample), ``t_``, ``loss_curve_``, and the verbose line."""
+        self.n_iter_ += 1
+        self.loss_ = float(accumulated) / n_samples
+        self.t_ += n_samples
+        self.loss_curve_.append(self.loss_)
+        if self.verbose:
+            print(f"Iteration {self.n_iter_}, loss = {self.loss_:.8f}")
+
     def _diverged(self, accumulated, n_samples):
         """With early stopping, a non-finite epoch loss ends training as in
         scikit-learn: the epoch is recorded (loss NaN or inf, validation score
         NaN) and the best weights seen are kept; fastmlp stops at once instead of
         running the remaining epochs on non-finite weights, and warns."""
-        self.n_iter_ += 1
-        self.loss_ = float(accumulated) / n_samples
-        self.t_ += n_samples
-        self.loss_curve_.append(self.loss_)
+        self._record_epoch(accumulated, n_samples)
         self.validation_scores_.append(float("nan"))
         if self.verbose:
-            print("Iteration %d, loss = %.8f" % (self.n_iter_, self.loss_))
             print("Validation score: nan")
-        warnings.warn(
+        warn_caller(
             f"Training diverged at epoch {self.n_iter_} (the loss is not finite); "
             "stopping and keeping the weights of the best validation score "
             f"({self.best_validation_score_}). A smaller learning_rate_init or scaled "
@@ -458,7 +461,7 @@ class BaseMLP(BaseEstimator, ABC):
                  if np.isfinite(network.params).all() else float("nan"))
         self.validation_scores_.append(score)
         if self.verbose:
-            print("Validation score: %f" % score)
+            print(f"Validation score: {score:f}")
         if score < self.best_validation_score_ + self.tol:
             self._no_improvement_count += 1
         else:
@@ -508,10 +511,10 @@ class BaseMLP(BaseEstimator, ABC):
         return score_function(y, y_pred, sample_weight=sample_weight)
 
     def _check_solver(self):
-        if self.solver not in _STOCHASTIC_SOLVERS:
+        if self.solver not in spec.STOCHASTIC_SOLVERS:
             raise AttributeError(
                 "partial_fit is only available for stochastic"
-                " optimizers. %s is not stochastic." % self.solver
+                f" optimizers. {self.solver} is not stochastic."
             )
         return True
 
@@ -545,21 +548,29 @@ class BaseMLP(BaseEstimator, ABC):
             return self._fit(X, y, sample_weight=sample_weight, incremental=False)
 
 
-_PARAMETERS_DOC = """
+def _choices(names):
+    """``{'a', 'b'}``: a parameter's values as numpydoc writes them."""
+    return "{" + ", ".join(repr(name) for name in names) + "}"
+
+
+def _activation_lines():
+    """One docstring line per hidden activation, with its formula (``spec``)."""
+    return "\n".join(f"        - {kind.name!r}: {kind.doc}" for kind in spec.ACTIVATIONS.values()
+                     if kind.hidden)
+
+
+_PARAMETERS_DOC = f"""
     hidden_layer_sizes : array-like of shape (n_layers - 2,), default=(100,)
         The ith element is the number of neurons in the ith hidden layer.
 
-    activation : {'identity', 'logistic', 'tanh', 'relu', 'elu', 'leaky_relu', \
-'gelu', 'softplus', 'silu'}, default='relu'
-        Activation of the hidden layers: f(x) = x, 1 / (1 + exp(-x)), tanh(x),
-        max(0, x) (scikit-learn's four), and, with PyTorch's definitions and
-        constants: 'elu' x if x > 0 else exp(x) - 1 (alpha = 1); 'leaky_relu'
-        x if x > 0 else 0.01 x; 'gelu' x Phi(x), Phi the standard normal CDF
-        (the exact erf form, PyTorch's default); 'softplus' log(1 + exp(x)),
-        computed without overflow (linear above x = 20, as PyTorch's
-        threshold); 'silu' x / (1 + exp(-x)).
+    activation : {_choices(spec.HIDDEN_ACTIVATIONS)}, default='relu'
+        Activation of the hidden layers, f(x) below. Beyond scikit-learn's four
+        (identity, logistic, tanh, relu) the definitions and constants are
+        PyTorch's; softplus is computed without overflow.
 
-    solver : {'lbfgs', 'sgd', 'adam'}, default='adam'
+{_activation_lines()}
+
+    solver : {_choices(spec.SOLVERS)}, default='adam'
         Weight optimizer: scipy's L-BFGS-B on the flat parameter vector,
         stochastic gradient descent, or Adam. sgd and adam run one compiled call
         per epoch.
@@ -571,7 +582,7 @@ _PARAMETERS_DOC = """
         Mini-batch size of the stochastic solvers; 'auto' is
         ``min(200, n_samples)``. Ignored by lbfgs.
 
-    learning_rate : {'constant', 'invscaling', 'adaptive'}, default='constant'
+    learning_rate : {_choices(spec.SCHEDULES)}, default='constant'
         Step-size schedule of sgd: constant; ``learning_rate_init / (t + 1) **
         power_t`` updated at each epoch end (t = samples seen); or divided by 5
         each time ``n_iter_no_change`` epochs fail to improve by ``tol``.
@@ -632,14 +643,13 @@ _PARAMETERS_DOC = """
     max_fun : int, default=15000
         Maximum number of loss evaluations of lbfgs.
 
-    device : {'cpu', 'cuda', 'auto'}, default='cpu'
+    device : {{'cpu', 'cuda', 'auto'}}, default='cpu'
         Where training and prediction run. 'cuda' needs an NVIDIA GPU (and
         ``pip install "fastmlp[cuda]"``) and raises RuntimeError otherwise;
         'auto' uses CUDA when available, else the CPU. Fitted attributes are
         NumPy arrays whatever the device.
 
-    init : {'glorot_uniform', 'he_normal', 'he_uniform', 'lecun_normal'}, \
-default='glorot_uniform'
+    init : {_choices(INITIALIZERS)}, default='glorot_uniform'
         Initial weights, drawn from ``random_state``. 'glorot_uniform' is
         scikit-learn's: U(-b, b) with b = sqrt(6 / (fan_in + fan_out))
         (sqrt(2 / ...) for 'logistic'), intercepts too, so the same seed gives

@@ -9,7 +9,7 @@ import os
 
 import numpy as np
 
-from .. import config
+from .. import config, spec
 
 LBFGS_VECTORS = 25
 """float64 vectors of the parameters' length that L-BFGS keeps: scipy's x and
@@ -33,13 +33,14 @@ def fit_bytes(units, dtype, solver, n_samples, batch_size):
     """
     itemsize = np.dtype(dtype).itemsize
     units = [int(u) for u in units]
-    n_params = sum(a * b for a, b in zip(units[:-1], units[1:])) + sum(units[1:])
-    if solver == "lbfgs":
+    n_params = sum(a * b for a, b in zip(units[:-1], units[1:], strict=True)) + sum(units[1:])
+    kind = spec.solver(solver)
+    if kind.stochastic:
+        rows = min(200, n_samples) if batch_size == "auto" else min(batch_size, n_samples)
+        vectors = (3 + kind.state_rows) * itemsize
+    else:  # L-BFGS
         rows = min(config.CPU_CHUNK_ROWS, n_samples)
         vectors = 3 * itemsize + LBFGS_VECTORS * 8
-    else:
-        rows = min(200, n_samples) if batch_size == "auto" else min(batch_size, n_samples)
-        vectors = (3 + (2 if solver == "adam" else 1)) * itemsize
     scratch = (2 * sum(units[1:]) + units[0]) * max(rows, 1) * itemsize
     return n_params * vectors + scratch
 

@@ -9,6 +9,7 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import type_of_target, unique_labels
 from sklearn.utils.validation import validate_data
 
+from .. import spec
 from ._base import _ATTRIBUTES_DOC, _PARAMETERS_DOC, BaseMLP, unchanged_on_error
 
 
@@ -88,7 +89,7 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         return X, self._label_binarizer.transform(y).astype(bool)
 
     def _output_activation(self):
-        return "softmax" if self._label_binarizer.y_type_ == "multiclass" else "logistic"
+        return spec.classifier_loss(self._label_binarizer.y_type_).output
 
     def predict(self, X):
         """Predict using the multi-layer perceptron classifier.
@@ -120,7 +121,7 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
     def partial_fit(self, X, y, sample_weight=None, classes=None):
         """Update the model with a single epoch over the given data.
 
-        Only available for the stochastic solvers ('sgd', 'adam'); the optimizer
+        Only available for the stochastic solvers (sgd, adam); the optimizer
         state carries over between calls.
 
         Parameters
@@ -208,8 +209,8 @@ def _first_partial_fit_call(clf, classes):
     if getattr(clf, "classes_", None) is not None:
         if not np.array_equal(clf.classes_, unique_labels(classes)):
             raise ValueError(
-                "`classes=%r` is not the same as on last call "
-                "to partial_fit, was: %r" % (classes, clf.classes_)
+                f"`classes={classes!r}` is not the same as on last call "
+                f"to partial_fit, was: {clf.classes_!r}"
             )
         return False
     clf.classes_ = unique_labels(classes)

@@ -8,7 +8,10 @@ from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import validate_data
 
-from ._base import _ATTRIBUTES_DOC, _PARAMETERS_DOC, BaseMLP, unchanged_on_error
+from .. import spec
+from ._base import _ATTRIBUTES_DOC, _PARAMETERS_DOC, BaseMLP, _choices, unchanged_on_error
+
+_LOSSES = {kind.param: kind for kind in spec.losses_of("regressor")}
 
 
 class MLPRegressor(RegressorMixin, BaseMLP):
@@ -19,7 +22,7 @@ class MLPRegressor(RegressorMixin, BaseMLP):
 
     Parameters
     ----------
-    loss : {{'squared_error', 'poisson'}}, default='squared_error'
+    loss : {_choices(_LOSSES)}, default='squared_error'
         'squared_error' (identity output) or 'poisson' (half Poisson deviance,
         exp output, for non-negative targets).
 {_PARAMETERS_DOC}
@@ -43,7 +46,7 @@ class MLPRegressor(RegressorMixin, BaseMLP):
 
     _parameter_constraints: dict = {
         **BaseMLP._parameter_constraints,
-        "loss": [StrOptions({"squared_error", "poisson"})],
+        "loss": [StrOptions(set(_LOSSES))],
     }
 
     def __init__(self, loss="squared_error", hidden_layer_sizes=(100,), activation="relu",
@@ -70,13 +73,13 @@ class MLPRegressor(RegressorMixin, BaseMLP):
                              y_numeric=True, dtype=(np.float64, np.float32), reset=reset)
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
-        if self.loss == "poisson" and np.any(y < 0):
-            raise ValueError("loss='poisson' requires non-negative y; got min(y) = "
+        if spec.regressor_loss(self.loss).non_negative and np.any(y < 0):
+            raise ValueError(f"loss={self.loss!r} requires non-negative y; got min(y) = "
                              f"{np.min(y)}.")
         return X, y.reshape(-1, 1) if y.ndim == 1 else y
 
     def _output_activation(self):
-        return "exp" if self.loss == "poisson" else "identity"
+        return spec.regressor_loss(self.loss).output
 
     def predict(self, X):
         """Predict using the multi-layer perceptron model.
@@ -108,7 +111,7 @@ class MLPRegressor(RegressorMixin, BaseMLP):
     def partial_fit(self, X, y, sample_weight=None):
         """Update the model with a single epoch over the given data.
 
-        Only available for the stochastic solvers ('sgd', 'adam'); the optimizer
+        Only available for the stochastic solvers (sgd, adam); the optimizer
         state carries over between calls.
 
         Parameters

@@ -2,47 +2,38 @@
 
 The functions are written once as plain Python (``kernel(inline="always")``) and
 compiled into both the CPU and the CUDA kernels. Kernels receive the integer
-codes below, never Python callables (callables defeat Numba's on-disk cache).
+codes of ``fastmlp.spec``, never Python callables (callables defeat Numba's
+on-disk cache). An unknown code gives NaN: codes are checked where the
+bundles are built (``spec.activation``), so none reaches a kernel.
 
 The definitions and constants are PyTorch's (``torch.nn.ELU``, ``LeakyReLU``,
 ``GELU`` in its exact erf form, ``Softplus``, ``SiLU``).
 
-To add an activation: give it a code here, a branch in ``activate`` and in
-``derivative`` (listing it in ``needs_pre`` if f' cannot be written from the
-output), a name in ``ACTIVATION_CODES``, and a twin in ``tests/reference.py``;
-every CPU and CUDA kernel picks it up from these.
+To add an activation: its entry in ``spec.ACTIVATIONS``, a branch in
+``activate`` and in ``derivative`` here, and a twin in ``tests/reference.py``;
+every CPU and CUDA kernel picks it up from these (the recipe in ``spec``).
 """
 
 import math
 
+from ..spec import (
+    ACTIVATIONS,
+    ELU,
+    EXP,
+    GELU,
+    IDENTITY,
+    LEAKY_RELU,
+    LOGISTIC,
+    RELU,
+    SILU,
+    SOFTMAX,
+    SOFTPLUS,
+    TANH,
+)
 from . import kernel
 
-# Hidden and output activation codes. SOFTMAX and EXP only appear as outputs.
-IDENTITY = 0
-LOGISTIC = 1
-TANH = 2
-RELU = 3
-SOFTMAX = 4
-EXP = 5
-ELU = 6
-LEAKY_RELU = 7
-GELU = 8
-SOFTPLUS = 9
-SILU = 10
-
-ACTIVATION_CODES = {
-    "identity": IDENTITY,
-    "logistic": LOGISTIC,
-    "tanh": TANH,
-    "relu": RELU,
-    "softmax": SOFTMAX,
-    "exp": EXP,
-    "elu": ELU,
-    "leaky_relu": LEAKY_RELU,
-    "gelu": GELU,
-    "softplus": SOFTPLUS,
-    "silu": SILU,
-}
+NEEDS_PRE = tuple(kind.code for kind in ACTIVATIONS.values() if kind.needs_pre)
+"""Codes whose f' needs the pre-activation z (``spec.ActivationKind.needs_pre``)."""
 
 # PyTorch's constants: ELU(alpha=1), LeakyReLU(negative_slope=0.01),
 # Softplus(beta=1, threshold=20) (linear above the threshold).
@@ -77,7 +68,9 @@ def activate(z, code):
         return z if z > SOFTPLUS_THRESHOLD else math.log1p(math.exp(z))
     if code == SILU:  # z sigmoid(z)
         return z * sigmoid(z)
-    return z
+    if code == IDENTITY:
+        return z
+    return z * math.nan
 
 
 @kernel(inline="always")
@@ -115,10 +108,13 @@ def sigmoid(z):
 
 @kernel(inline="always")
 def needs_pre(code):
-    """Whether ``derivative`` needs the pre-activation ``z`` (GELU, SiLU): these
-    keep z while training; every other activation's f' is written from its
-    output ``a = f(z)`` alone."""
-    return code == GELU or code == SILU
+    """Whether ``derivative`` needs the pre-activation ``z`` (``NEEDS_PRE``):
+    these keep z while training; every other activation's f' is written from
+    its output ``a = f(z)`` alone."""
+    for pre_code in NEEDS_PRE:
+        if code == pre_code:
+            return True
+    return False
 
 
 @kernel(inline="always")
@@ -149,7 +145,9 @@ def derivative(a, z, code):
     if code == SILU:
         s = sigmoid(z)
         return s * (1 + z * (1 - s))
-    return a * 0 + 1
+    if code == IDENTITY:
+        return a * 0 + 1
+    return a * math.nan
 
 
 @kernel(inline="always")

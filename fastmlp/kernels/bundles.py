@@ -7,9 +7,15 @@ field. Numba compiles a named tuple as a struct of its fields (arrays, ints,
 floats, flags); they cross ``njit`` and ``cuda.jit`` boundaries and the on-disk
 cache like plain arguments. The backends build them (``backends/cpu.py``,
 ``backends/cuda.py``); inside the kernels, ``Block`` is built per mini-batch.
+The CUDA backend passes the same bundles holding device arrays, plus two of
+its own (``DeviceScratch``, ``LossSums``).
 """
 
 from collections import namedtuple
+
+import numpy as np
+
+from .. import spec
 
 Inputs = namedtuple("Inputs", "X indptr indices data sparse")
 Inputs.__doc__ = """Rows of a data set, dense or CSR; build it with ``dense_inputs``
@@ -55,12 +61,22 @@ hidden_code, out_code : activation codes (``activations.py``).
 """
 
 LossSpec = namedtuple("LossSpec", "code eps alpha")
-LossSpec.__doc__ = """The objective.
+LossSpec.__doc__ = """The objective; build it with ``loss_spec``.
 
-code : loss code (``losses.py``), paired with its canonical output activation.
+code : loss code (``spec.LOSSES``), paired with its canonical output activation.
 eps : clipping of probabilities in the log-losses (the dtype's machine epsilon).
 alpha : L2 penalty.
 """
+
+_LOSS_CODES = {kind.code for kind in spec.LOSSES.values()}
+
+
+def loss_spec(code, dtype, alpha):
+    """``LossSpec`` of loss ``code`` for parameters of ``dtype``; ValueError for a
+    code that ``spec.LOSSES`` does not declare."""
+    if code not in _LOSS_CODES:
+        raise ValueError(f"loss code must be one of {sorted(_LOSS_CODES)}, got {code!r}.")
+    return LossSpec(code, float(np.finfo(dtype).eps), float(alpha))
 
 Hyper = namedtuple("Hyper", "learning_rate momentum nesterov beta_1 beta_2 epsilon")
 Hyper.__doc__ = """Optimizer hyperparameters (float64; ``nesterov`` a bool).
@@ -72,11 +88,15 @@ The kernels cast them to the parameters' dtype once per call
 Solver = namedtuple("Solver", "code hyper state step")
 Solver.__doc__ = """A stochastic optimizer.
 
-code : ``optimizers.SGD`` or ``optimizers.ADAM``.
+code : the solver's code (``spec.SOLVERS``; NO_UPDATE finishes the gradient
+    and takes no step).
 hyper : Hyper.
-state : 2-D array: row 0 the velocity (sgd) or the first moment (adam), row 1
-    the second moment (adam only).
-step : int64 array of one element, Adam's update count t (advanced in place).
+state : 2-D array of ``SolverKind.state_rows`` rows: row 0 the velocity (sgd)
+    or the first moment (adam), row 1 the second moment (adam).
+step : int64 array of one element, Adam's update count t (advanced in place
+    by ``optimizers.advance_step``). In a bundle passed to a CUDA kernel the
+    host advances the count, and ``step`` is a device placeholder the kernel
+    never reads (a kernel launch cannot pass None).
 """
 
 Batches = namedtuple("Batches", "order contiguous size")
@@ -92,9 +112,32 @@ Block.__doc__ = """One block of rows: ``order[start:stop]``, or ``start:stop``
 when ``contiguous``."""
 
 Scratch = namedtuple("Scratch", "acts deltas xbuf grad")
-Scratch.__doc__ = """Buffers allocated once per fit and reused for every block.
+Scratch.__doc__ = """CPU buffers allocated once per fit and reused for every block.
 
 acts, deltas : flat buffers of every layer's outputs / deltas for a block.
 xbuf : 2-D buffer for gathered dense input rows ((0, 0) when unused).
 grad : 1-D buffer of the parameters' size: the block's gradient sums.
+"""
+
+
+DeviceScratch = namedtuple("DeviceScratch", "acts deltas xbuf act_off capacity")
+DeviceScratch.__doc__ = """CUDA buffers for blocks of at most ``capacity`` rows,
+allocated once per fit (``cuda_layers.device_scratch``).
+
+acts, deltas : flat device buffers of every layer's outputs / deltas; layer
+    ``i`` at ``act_off[i]``, row-major with leading dimension ``units[i + 1]``.
+xbuf : flat device buffer for a block of input rows (gathered or uploaded).
+act_off : tuple of host ints, the layers' offsets (and the total at the end):
+    the launchers read them for launch configurations.
+capacity : rows per block.
+"""
+
+LossSums = namedtuple("LossSums", "total weight_sum epoch batch")
+LossSums.__doc__ = """The loss bookkeeping of the CUDA path, each a float64
+device array of one element (``cuda_layers.loss_sums``).
+
+total, weight_sum : sum_rows w loss_row and sum_rows w of the current block(s).
+epoch : sum over batches of batch loss x batch rows (NaN once not finite).
+batch : the regularised mean loss of the last finished batch (the L-BFGS
+    objective).
 """

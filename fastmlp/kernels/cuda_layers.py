@@ -1,17 +1,25 @@
 """numba.cuda kernels mirroring ``layers.py`` and ``optimizers.py``, their
 launchers, and the per-layer loops of a network's forward and backward pass.
 
+The launchers take the CPU's bundles: a ``Net`` (its ``params`` on the
+device, its layout the host network's int64 arrays, read for launch
+configurations), ``Targets``, ``Block``, ``LossSpec`` and ``Solver`` holding
+device arrays, and the CUDA path's own ``DeviceScratch`` and ``LossSums``
+(``bundles.py``).
+
 Same flat layouts as the CPU kernels: the parameter vector holds every coefficient
 matrix (row-major) and then every intercept (``coef_off`` / ``inter_off``); the
 activations and deltas of a block of at most ``capacity`` rows live in flat
 buffers, layer ``i`` at ``act_off[i] : act_off[i] + rows * units[i + 1]``
-(row-major, leading dimension ``units[i + 1]``). Every array argument is a flat
-1-D device array except the targets ``Y`` (2-D) and the optimizer ``state``.
+(row-major, leading dimension ``units[i + 1]``). Every array argument of a
+kernel is a flat 1-D device array except the targets ``Y`` (2-D) and the
+optimizer ``state``.
 
 The math is the CPU kernels' own: activations, ``softmax_row``,
 ``delta_and_loss``, ``accumulated_loss``, ``finished_gradient``,
 ``updated`` and the rest are the CPU helpers' Python source compiled as
-device functions (``_device``).
+device functions (``_device``); ``finish_and_step`` is the CPU's
+``optimizers.finish_and_step`` with one thread per parameter.
 
 Each kernel has a host-side launcher (same name without ``_kernel``) that computes
 the launch configuration from the shapes and ``config.CUDA_TILE``: ``TILE`` x
@@ -28,13 +36,15 @@ from collections import namedtuple
 from types import FunctionType
 
 import numba
+import numpy as np
 from numba import cuda, float64
 from numba.core.dispatcher import Dispatcher
 
 from .. import config
+from ..spec import IDENTITY, NO_UPDATE, SOFTMAX
 from . import activations, inputs, losses, optimizers
-from .activations import IDENTITY, SOFTMAX
-from .optimizers import NO_UPDATE, cast_like
+from .bundles import DeviceScratch, LossSums
+from .optimizers import cast_like
 
 
 def _python(function):
@@ -86,13 +96,6 @@ Operand = namedtuple("Operand", "M off ld trans")
 Epilogue = namedtuple("Epilogue", "kind extra_off aux code accumulate keep_pre")
 """What ``gemm_kernel`` does with each product element (see ``gemm``)."""
 
-# Slots of the float64 scalar buffer ``scal`` (length N_SCALARS).
-TOTAL = 0  # sum_rows w * loss_row of the current block(s)
-WEIGHT_SUM = 1  # sum_rows w of the current block(s)
-EPOCH_LOSS = 2  # sum over batches of batch_loss * batch_rows (NaN once non-finite)
-BATCH_LOSS = 3  # regularised mean loss of the last finished batch (L-BFGS objective)
-N_SCALARS = 4
-
 
 def threads_per_block():
     """Threads per block of the 1-D kernels: ``config.CUDA_TILE ** 2``."""
@@ -103,6 +106,28 @@ def linear_blocks(n):
     """Blocks of ``threads_per_block()`` threads that cover ``n`` elements (at least 1)."""
     tpb = threads_per_block()
     return max(1, (n + tpb - 1) // tpb)
+
+
+def device_scratch(units, dtype, capacity, input_rows):
+    """A ``DeviceScratch`` for blocks of at most ``capacity`` rows of a network of
+    layer widths ``units``; ``xbuf`` holds ``capacity`` input rows only when
+    ``input_rows`` (else one element)."""
+    widths = [int(u) for u in units[1:]]
+    act_off = tuple(capacity * sum(widths[:i]) for i in range(len(widths) + 1))
+    acts = cuda.device_array(max(1, act_off[-1]), dtype=dtype)
+    xbuf = cuda.device_array(capacity * int(units[0]) if input_rows else 1, dtype=dtype)
+    return DeviceScratch(acts=acts, deltas=cuda.device_array_like(acts), xbuf=xbuf,
+                         act_off=act_off, capacity=capacity)
+
+
+def loss_sums():
+    """A ``LossSums`` of zeros on the device."""
+    return LossSums(*(cuda.to_device(np.zeros(1)) for _ in LossSums._fields))
+
+
+def output_offset(net, scratch):
+    """Offset of the output layer's block in ``scratch.acts`` / ``scratch.deltas``."""
+    return scratch.act_off[net.units.shape[0] - 2]
 
 
 # --------------------------------------------------------------------------
@@ -217,12 +242,12 @@ def softmax_rows_kernel(Z, off, rows, cols):
 
 
 @cuda.jit(cache=True)
-def output_delta_kernel(P, D, off, cols, targets, block, loss, softmax, scal, accumulate):
+def output_delta_kernel(P, D, off, cols, targets, block, loss, softmax, sums, accumulate):
     """``delta = w (p - y)`` and the block's loss sums (``layers.output_delta``).
 
     One block; threads stride over the rows. With ``softmax`` the rows of P are
     first normalised in place (softmax fused with the cross-entropy gradient).
-    scal[TOTAL] = sum_rows w * loss_row, scal[WEIGHT_SUM] = sum_rows w (added to
+    sums.total = sum_rows w * loss_row, sums.weight_sum = sum_rows w (added to
     the previous values when ``accumulate``)."""
     sh = cuda.shared.array(MAX_THREADS, dtype=float64)
     tid = cuda.threadIdx.x
@@ -245,20 +270,19 @@ def output_delta_kernel(P, D, off, cols, targets, block, loss, softmax, scal, ac
     weight_sum = block_sum(sh, weight_sum)
     if tid == 0:
         if accumulate:
-            scal[TOTAL] += total
-            scal[WEIGHT_SUM] += weight_sum
+            sums.total[0] += total
+            sums.weight_sum[0] += weight_sum
         else:
-            scal[TOTAL] = total
-            scal[WEIGHT_SUM] = weight_sum
+            sums.total[0] = total
+            sums.weight_sum[0] = weight_sum
 
 
 @cuda.jit(cache=True)
-def finalize_update_kernel(params, grad, n_coef, alpha, scal, code, hyper, state, lr_t,
-                           partial):
+def finish_and_step_kernel(params, n_coef, grad, loss, sums, solver, lr_t, partial):
     """One thread per parameter: ``optimizers.finished_gradient`` (stored in
-    ``grad``), then the step ``optimizers.updated`` (none for NO_UPDATE),
-    in the parameters' dtype, as ``optimizers.finish_and_step``. Per-block sums
-    of W^2 (before the step, float64) go to ``partial``."""
+    ``grad``), then the step ``optimizers.updated`` of ``solver`` (none for
+    NO_UPDATE), in the parameters' dtype, as ``optimizers.finish_and_step``.
+    Per-block sums of W^2 (before the step, float64) go to ``partial``."""
     sh = cuda.shared.array(MAX_THREADS, dtype=float64)
     k = cuda.grid(1)
     squares = 0.0
@@ -266,23 +290,25 @@ def finalize_update_kernel(params, grad, n_coef, alpha, scal, code, hyper, state
         w = params[k]
         if k < n_coef:
             squares = w * w
-        grad[k] = finished_gradient(grad[k], w, cast_like(params, alpha if k < n_coef else 0.0),
-                                    cast_like(params, scal[WEIGHT_SUM]), True)
-        if code != NO_UPDATE:
+        alpha = loss.alpha if k < n_coef else 0.0
+        grad[k] = finished_gradient(grad[k], w, cast_like(params, alpha),
+                                    cast_like(params, sums.weight_sum[0]), True)
+        if solver.code != NO_UPDATE:  # (its state has no column per parameter)
+            state = solver.state
             last = state.shape[0] - 1  # adam's v; sgd has one state row
             params[k], state[0, k], state[last, k] = updated(
-                w, state[0, k], state[last, k], grad[k], code, cast_like(params, lr_t),
-                typed_hyper(hyper, params))
+                w, state[0, k], state[last, k], grad[k], solver.code, cast_like(params, lr_t),
+                typed_hyper(solver.hyper, params))
     squares = block_sum(sh, squares)
     if cuda.threadIdx.x == 0:
         partial[cuda.blockIdx.x] = squares
 
 
 @cuda.jit(cache=True)
-def finish_batch_kernel(partial, n_partial, scal, loss, n_outputs, rows, first):
+def book_loss_kernel(partial, n_partial, sums, loss, n_outputs, rows, first):
     """One block: the batch loss ``data_loss + alpha/2 sum(W^2) / sum w`` into
-    scal[BATCH_LOSS], and ``losses.accumulated_loss`` into scal[EPOCH_LOSS]
-    ((re)started at ``first``; NaN for good once a batch loss is not finite)."""
+    sums.batch, and ``losses.accumulated_loss`` into sums.epoch ((re)started at
+    ``first``; NaN for good once a batch loss is not finite)."""
     sh = cuda.shared.array(MAX_THREADS, dtype=float64)
     tid = cuda.threadIdx.x
     squares = 0.0
@@ -290,11 +316,11 @@ def finish_batch_kernel(partial, n_partial, scal, loss, n_outputs, rows, first):
         squares += partial[b]
     squares = block_sum(sh, squares)
     if tid == 0:
-        previous = 0.0 if first else scal[EPOCH_LOSS]
-        scal[EPOCH_LOSS] = accumulated_loss(previous, scal[TOTAL], scal[WEIGHT_SUM], squares,
-                                            loss.alpha, loss.code, n_outputs, rows)
-        scal[BATCH_LOSS] = batch_loss(scal[TOTAL], scal[WEIGHT_SUM], squares, loss.alpha,
-                                      loss.code, n_outputs)
+        previous = 0.0 if first else sums.epoch[0]
+        sums.epoch[0] = accumulated_loss(previous, sums.total[0], sums.weight_sum[0], squares,
+                                         loss.alpha, loss.code, n_outputs, rows)
+        sums.batch[0] = batch_loss(sums.total[0], sums.weight_sum[0], squares, loss.alpha,
+                                   loss.code, n_outputs)
 
 
 # --------------------------------------------------------------------------
@@ -323,64 +349,71 @@ def gemm(a, b, c, n, m, k, epi):
     gemm_kernel[grid, (t, t)](a, b, c, n, m, k, epi)
 
 
-def forward_layer(A, a_off, rows, n_in, params, w_off, b_off, n_out, code, C, c_off,
-                  pre=None):
-    """``C = f(A @ W + b)`` for a (rows, n_in) input block; W, b in ``params``;
-    with ``pre`` (a buffer like C), ``A @ W + b`` is also kept there.
+def layer_source(net, i, x, scratch):
+    """The input of layer ``i`` as an Operand: the input rows ``x`` (an Operand)
+    for the first layer, else layer ``i - 1``'s outputs in ``scratch.acts``."""
+    if i == 0:
+        return x
+    return Operand(scratch.acts, scratch.act_off[i - 1], int(net.units[i]), False)
 
-    SOFTMAX layers get only ``A @ W + b`` here: normalise them afterwards with
-    ``softmax_rows`` (or ``output_delta(softmax=True)``).
+
+def forward_layer(net, i, source, rows, scratch, keep_pre=False):
+    """Layer ``i``: ``f(A @ W_i + b_i)`` for ``rows`` rows of ``source`` (an
+    Operand) into ``scratch.acts`` at ``act_off[i]``; with ``keep_pre``,
+    ``A @ W_i + b_i`` also into ``scratch.deltas`` at the same offset.
+
+    A SOFTMAX layer gets only ``A @ W + b`` here: normalise it afterwards with
+    ``softmax_rows`` (or ``output_delta``, which fuses it).
     """
-    gemm(Operand(A, a_off, n_in, False), Operand(params, w_off, n_out, False),
-         Operand(C, c_off, n_out, False), rows, n_out, n_in,
-         Epilogue(FORWARD, b_off, C if pre is None else pre,
-                  IDENTITY if code == SOFTMAX else code, False, pre is not None))
+    n_in, n_out = int(net.units[i]), int(net.units[i + 1])
+    hidden = i < net.units.shape[0] - 2
+    code = net.hidden_code if hidden else net.out_code
+    gemm(source, Operand(net.params, int(net.coef_off[i]), n_out, False),
+         Operand(scratch.acts, scratch.act_off[i], n_out, False), rows, n_out, n_in,
+         Epilogue(FORWARD, int(net.inter_off[i]), scratch.deltas if keep_pre else scratch.acts,
+                  IDENTITY if code == SOFTMAX else code, False, keep_pre))
 
 
-def weight_grad(A, a_off, rows, n_in, D, d_off, n_out, grad, w_off, b_off, accumulate):
-    """``dW = A.T @ D`` and ``db = sum_rows(D)`` into ``grad`` (added when ``accumulate``)."""
-    gemm(Operand(A, a_off, n_in, True), Operand(D, d_off, n_out, False),
-         Operand(grad, w_off, n_out, False), n_in, n_out, rows,
-         Epilogue(WEIGHT_GRAD, b_off, grad, IDENTITY, accumulate, False))
+def weight_grad(net, i, source, rows, scratch, grad, accumulate):
+    """Layer ``i``'s ``dW = A.T @ D`` and ``db = sum_rows(D)`` into ``grad`` (added
+    when ``accumulate``); A is ``source``, D layer ``i``'s block of ``scratch.deltas``."""
+    n_in, n_out = int(net.units[i]), int(net.units[i + 1])
+    gemm(source._replace(trans=True), Operand(scratch.deltas, scratch.act_off[i], n_out, False),
+         Operand(grad, int(net.coef_off[i]), n_out, False), n_in, n_out, rows,
+         Epilogue(WEIGHT_GRAD, int(net.inter_off[i]), grad, IDENTITY, accumulate, False))
 
 
-def backprop_delta(D, d_off, rows, n_out, params, w_off, n_in, acts, prev_off, code, D_prev):
-    """``D_prev = (D @ W.T) * f'(A_prev)``; A_prev and D_prev sit at ``prev_off``.
+def backprop_delta(net, i, rows, scratch):
+    """Layer ``i - 1``'s deltas ``D_prev = (D_i @ W_i.T) * f'(A_prev)`` in ``scratch``.
     For an activation of ``activations.needs_pre``, D_prev holds Z on entry
-    (``forward_layer(pre=...)``) and f' is taken from it."""
-    gemm(Operand(D, d_off, n_out, False), Operand(params, w_off, n_out, True),
-         Operand(D_prev, prev_off, n_in, False), rows, n_in, n_out,
-         Epilogue(BACKPROP, 0, acts, code, False, False))
+    (``forward_layer(keep_pre=True)``) and f' is taken from it."""
+    n_in, n_out = int(net.units[i]), int(net.units[i + 1])
+    gemm(Operand(scratch.deltas, scratch.act_off[i], n_out, False),
+         Operand(net.params, int(net.coef_off[i]), n_out, True),
+         Operand(scratch.deltas, scratch.act_off[i - 1], n_in, False), rows, n_in, n_out,
+         Epilogue(BACKPROP, 0, scratch.acts, net.hidden_code, False, False))
 
 
-def forward(net, A, a_off, rows, acts, act_off, deltas=None):
-    """Every layer's outputs for ``rows`` input rows (flat ``A`` at ``a_off``)
-    into ``acts`` (layer ``i`` at ``act_off[i]``); a softmax output is left
-    un-normalised (see ``forward_layer``). ``net`` is a ``Net`` whose params
-    are on the device and whose layout fields are Python lists. When training
-    (``deltas`` given) an activation of ``activations.needs_pre``, hidden
-    pre-activations go to ``deltas`` for ``backward``."""
-    u = net.units
-    keep_pre = deltas is not None and activations.needs_pre.py_func(net.hidden_code)
-    for i in range(len(u) - 1):
-        src, src_off = (A, a_off) if i == 0 else (acts, act_off[i - 1])
-        hidden = i < len(u) - 2
-        forward_layer(src, src_off, rows, u[i], net.params, net.coef_off[i], net.inter_off[i],
-                      u[i + 1], net.hidden_code if hidden else net.out_code, acts, act_off[i],
-                      deltas if hidden and keep_pre else None)
+def forward(net, x, rows, scratch, training=False):
+    """Every layer's outputs for ``rows`` input rows (the Operand ``x``) into
+    ``scratch.acts``; a softmax output is left un-normalised (see
+    ``forward_layer``). When ``training`` with an activation of
+    ``activations.needs_pre``, hidden pre-activations go to ``scratch.deltas``
+    for ``backward``."""
+    n_layers = net.units.shape[0] - 1
+    keep_pre = training and activations.needs_pre.py_func(net.hidden_code)
+    for i in range(n_layers):
+        forward_layer(net, i, layer_source(net, i, x, scratch), rows, scratch,
+                      keep_pre and i < n_layers - 1)
 
 
-def backward(net, A, a_off, rows, acts, deltas, act_off, grad, accumulate):
-    """Back-propagate the output delta in ``deltas``; the gradient sums of every
-    layer go to ``grad`` (added to it when ``accumulate``)."""
-    u = net.units
-    for i in range(len(u) - 2, -1, -1):
-        src, src_off = (A, a_off) if i == 0 else (acts, act_off[i - 1])
-        weight_grad(src, src_off, rows, u[i], deltas, act_off[i], u[i + 1], grad,
-                    net.coef_off[i], net.inter_off[i], accumulate)
+def backward(net, x, rows, scratch, grad, accumulate):
+    """Back-propagate the output delta in ``scratch.deltas``; the gradient sums of
+    every layer go to ``grad`` (added to it when ``accumulate``)."""
+    for i in range(net.units.shape[0] - 2, -1, -1):
+        weight_grad(net, i, layer_source(net, i, x, scratch), rows, scratch, grad, accumulate)
         if i > 0:
-            backprop_delta(deltas, act_off[i], rows, u[i + 1], net.params, net.coef_off[i],
-                           u[i], acts, act_off[i - 1], net.hidden_code, deltas)
+            backprop_delta(net, i, rows, scratch)
 
 
 def gather_rows(X, n_features, order, start, rows, xbuf):
@@ -394,32 +427,34 @@ def softmax_rows(Z, off, rows, cols):
     softmax_rows_kernel[linear_blocks(rows), threads_per_block()](Z, off, rows, cols)
 
 
-def output_delta(P, D, off, cols, targets, block, loss, softmax, scal, accumulate):
-    """Launch ``output_delta_kernel`` (one block of ``threads_per_block()``
-    threads); ``targets`` a ``Targets``, ``block`` a ``Block``, ``loss`` a
-    ``LossSpec``, with device arrays."""
-    output_delta_kernel[1, threads_per_block()](P, D, off, cols, targets, block, loss,
-                                                softmax, scal, accumulate)
+def output_delta(net, scratch, targets, block, loss, sums, accumulate):
+    """The output layer's deltas ``w (p - y)`` in ``scratch.deltas`` and the loss
+    sums of ``block`` (a ``Block``) into ``sums`` (a ``LossSums``; added to when
+    ``accumulate``); a softmax output is normalised first. One thread block of
+    ``threads_per_block()`` threads."""
+    output_delta_kernel[1, threads_per_block()](
+        scratch.acts, scratch.deltas, output_offset(net, scratch), int(net.units[-1]),
+        targets, block, loss, net.out_code == SOFTMAX, sums, accumulate)
 
 
-def finalize_update(params, grad, n_coef, alpha, scal, code, hyper, state, lr_t, partial):
-    """Launch ``finalize_update_kernel`` over the flat vector.
+def finish_and_step(net, grad, loss, sums, solver, lr_t, partial):
+    """Launch ``finish_and_step_kernel`` over the flat parameter vector.
 
-    ``code`` is ``optimizers.SGD``, ``optimizers.ADAM`` or NO_UPDATE; ``hyper``
-    a ``Hyper``; ``lr_t`` the step size (``optimizers.next_step_size``);
-    ``state`` the optimizer's state rows on the device. ``partial`` needs
-    ``linear_blocks(params.size)`` slots; returns that count.
+    ``solver`` a ``Solver`` whose state is on the device (its code NO_UPDATE for
+    the L-BFGS objective); ``lr_t`` the step size (``optimizers.advance_step``
+    on the host's copy); the weight sum is read from ``sums``. ``partial`` needs
+    ``linear_blocks(n_params)`` slots; returns that count.
     """
-    blocks = linear_blocks(params.shape[0])
+    blocks = linear_blocks(net.params.shape[0])
     if partial.shape[0] < blocks:
         raise ValueError(f"partial has {partial.shape[0]} slots, the launch needs {blocks} "
                          "(was the tile shrunk after the buffers were allocated?)")
-    finalize_update_kernel[blocks, threads_per_block()](
-        params, grad, n_coef, float(alpha), scal, code, hyper, state, float(lr_t), partial)
+    finish_and_step_kernel[blocks, threads_per_block()](
+        net.params, net.n_coef, grad, loss, sums, solver, float(lr_t), partial)
     return blocks
 
 
-def finish_batch(partial, n_partial, scal, loss, n_outputs, rows, first):
-    """Launch ``finish_batch_kernel`` (one block); ``loss`` a ``LossSpec``."""
-    finish_batch_kernel[1, threads_per_block()](partial, n_partial, scal, loss, n_outputs,
-                                                rows, first)
+def book_loss(partial, n_partial, sums, loss, n_outputs, rows, first):
+    """Launch ``book_loss_kernel`` (one block): the batch and epoch losses."""
+    book_loss_kernel[1, threads_per_block()](partial, n_partial, sums, loss, n_outputs, rows,
+                                             first)

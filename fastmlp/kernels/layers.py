@@ -38,13 +38,9 @@ separately compiled function adds a fixed cost to a cold first fit.
 
 import numpy as np
 
+from ..spec import IDENTITY, LOGISTIC, RELU, SOFTMAX, TANH
 from . import kernel
 from .activations import (
-    IDENTITY,
-    LOGISTIC,
-    RELU,
-    SOFTMAX,
-    TANH,
     activate_any,
     derivative_any,
     logistic_derivative,

@@ -1,19 +1,16 @@
 """Losses: one output's loss and delta, and the normalised batch loss.
 
-Each loss code is paired with its canonical output activation, so the output
-delta is always ``w (p - y)`` (softmax + log-loss, logistic + binary log-loss,
-identity + squared error, exp + poisson). Written once on scalars
-(``kernel(inline="always")``) for the CPU and the CUDA kernels.
+Each loss code (``fastmlp.spec.LOSSES``) is paired with its canonical output
+activation, so the output delta is always ``w (p - y)`` (softmax + log-loss,
+logistic + binary log-loss, identity + squared error, exp + poisson). Written
+once on scalars (``kernel(inline="always")``) for the CPU and the CUDA kernels.
+An unknown code gives a NaN loss (codes are checked where bundles are built).
 """
 
 import math
 
+from ..spec import BINARY_LOG_LOSS, LOG_LOSS, POISSON, SQUARED_ERROR
 from . import kernel
-
-SQUARED_ERROR = 0  # identity output
-POISSON = 1  # exp output
-LOG_LOSS = 2  # softmax output (multiclass)
-BINARY_LOG_LOSS = 3  # logistic output (binary and multilabel)
 
 
 @kernel(inline="always")
@@ -28,6 +25,8 @@ def loss_term(p, y, loss_code, eps):
         return (y - p) * (y - p)
     if loss_code == POISSON:
         return (y * math.log(y / p) if y != 0 else 0.0) - y + p
+    if loss_code != LOG_LOSS and loss_code != BINARY_LOG_LOSS:
+        return math.nan
     pc = eps if eps > p else p
     pc = 1 - eps if 1 - eps < pc else pc
     loss = y * math.log(pc) if y != 0 else 0.0

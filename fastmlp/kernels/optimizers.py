@@ -10,16 +10,21 @@ Equations (``lr_t`` the step size, ``g`` the finished gradient):
                (Kingma & Ba, Algorithm 1, bias correction folded into lr_t)
 
 ``finished_gradient`` (G), ``sgd_updated`` (S) and ``adam_updated`` (A) are
-inlined scalar helpers (``updated`` picks one by solver code),
+inlined scalar helpers (``updated`` picks one by solver code, the codes of
+``fastmlp.spec.SOLVERS``),
 so the per-sample path can update each weight the moment its gradient is known
 and the CUDA kernel runs the same code per thread; ``finish_and_step`` applies
 (G) and one step to the whole vector. Hot loops call them with scalars only:
 an inlined helper that takes arrays costs reference counting on every call,
 which made the per-sample path 10x slower when the step took the arrays.
 
-To add an optimizer: a code below, its state rows in ``solvers.py``, its
-``*_updated`` step, a branch in ``updated``, and a loop in ``finish_and_step``
-that calls the step directly (so the loop has no branch per element).
+To add an optimizer: its entry in ``spec.SOLVERS`` (code, state rows,
+parameters, schedules); here its ``*_updated`` step, a branch in ``updated``
+and in ``advance_step``, and a loop in ``finish_and_step`` that calls the step
+directly (so the loop has no branch per element); its twin in
+``tests/reference.py``. Every branch names its code: an unknown code takes no
+step, and never reaches a kernel (``spec.solver`` rejects it when the
+``Solver`` bundle is built).
 """
 
 import math
@@ -28,17 +33,13 @@ from collections import namedtuple
 import numpy as np
 from numba.extending import overload
 
+from ..spec import ADAM, NO_UPDATE, SGD
 from . import kernel
 from .bundles import Hyper, Solver
 from .losses import sum_of_squares
 
-SGD = 0
-ADAM = 1
-NO_UPDATE = -1
-"""Solver code for ``finish_and_step``: finish the gradient (into ``grad``), no
-step -- the L-BFGS objective."""
-
-NO_HYPER = Hyper(0.0, 0.0, False, 0.0, 0.0, 0.0)
+NO_HYPER = Hyper(learning_rate=0.0, momentum=0.0, nesterov=False, beta_1=0.0, beta_2=0.0,
+                 epsilon=0.0)
 """Hyperparameters that NO_UPDATE never reads."""
 
 TypedHyper = namedtuple(
@@ -76,12 +77,15 @@ def adam_step_size(hyper, step):
 
 
 @kernel(inline="always")
-def next_step_size(solver):
-    """Step size of the next update; Adam's count ``solver.step[0]`` advances."""
+def advance_step(solver):
+    """Count one more update in ``solver.step[0]`` (Adam's t) and return the
+    step size lr_t of that update."""
     if solver.code == ADAM:
         solver.step[0] += 1
         return adam_step_size(solver.hyper, solver.step[0])
-    return solver.hyper.learning_rate
+    if solver.code == SGD:
+        return solver.hyper.learning_rate
+    return 0.0
 
 
 @kernel(inline="always")
@@ -113,11 +117,14 @@ def sgd_updated(p, velocity, g, lr_t, th):
 def updated(p, s0, s1, g, code, lr_t, th):
     """New (parameter, state 0, state 1) after one step (S or A) with gradient
     ``g``; ``th`` a TypedHyper. For sgd both state values returned are the new
-    velocity (sgd keeps one state row, which is then row 0 and row -1)."""
+    velocity (sgd keeps one state row, which is then row 0 and row -1). Any
+    other code (NO_UPDATE) returns the values unchanged."""
     if code == ADAM:
         return adam_updated(p, s0, s1, g, lr_t, th)
-    p, v = sgd_updated(p, s0, g, lr_t, th)
-    return p, v, v
+    if code == SGD:
+        p, v = sgd_updated(p, s0, g, lr_t, th)
+        return p, v, v
+    return p, s0, s1
 
 
 @kernel
@@ -148,7 +155,7 @@ def finish_and_step(net, grad, alpha, weight_sum, solver, lr_t):
             w = params[k]
             g = finished_gradient(grad[k], w, alpha_c if k < n_coef else zero, sw_c, True)
             params[k], s0[k] = sgd_updated(w, s0[k], g, lr_c, th)
-    else:
+    elif solver.code == NO_UPDATE:
         for k in range(params.shape[0]):
             grad[k] = finished_gradient(grad[k], params[k], alpha_c if k < n_coef else zero,
                                         sw_c, True)

@@ -38,16 +38,16 @@ import math
 
 import numpy as np
 
+from ..spec import IDENTITY, RELU, SGD, SOFTMAX
 from . import kernel
-from .activations import IDENTITY, RELU, SOFTMAX, activate, derivative, needs_pre, softmax_row
+from .activations import activate, derivative, needs_pre, softmax_row
 from .inputs import load_row, row_index
 from .losses import accumulated_loss, delta_and_loss
 from .optimizers import (
-    ADAM,
+    advance_step,
     cast_like,
     finish_and_step,
     finished_gradient,
-    next_step_size,
     typed_hyper,
     updated,
 )
@@ -140,7 +140,7 @@ def epoch_rows(inputs, targets, batches, net, loss, solver, scratch, fused=True,
     accumulated = 0.0
     for start in range(0, n, batches.size):
         stop = min(start + batches.size, n)
-        lr_t = next_step_size(solver)
+        lr_t = advance_step(solver)
         lr_c = cast_like(params, lr_t)
         if not fused:
             grad[:] = 0
@@ -239,7 +239,7 @@ def run_epoch_rows(inputs, targets, batches, net, loss, solver, scratch):
     equal its defaults (per-sample sgd without momentum on unweighted rows), so
     that case runs the version compiled with them as constants."""
     fused = batches.size == 1
-    plain_sgd = solver.code != ADAM and solver.hyper.momentum == 0
+    plain_sgd = solver.code == SGD and solver.hyper.momentum == 0
     args = (inputs, targets, batches, net, loss, solver, scratch)
     if fused and plain_sgd and not targets.weighted:
         return epoch_rows(*args)

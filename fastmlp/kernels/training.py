@@ -9,7 +9,7 @@ from . import kernel
 from .bundles import Block
 from .layers import activation_offsets, block_loss_grad
 from .losses import accumulated_loss, batch_loss
-from .optimizers import finish_and_step, next_step_size, no_update
+from .optimizers import advance_step, finish_and_step, no_update
 
 
 @kernel
@@ -31,7 +31,7 @@ def run_epoch(inputs, targets, batches, net, loss, solver, scratch):
         total, weight_sum = block_loss_grad(inputs, targets, block, net, loss, act_off,
                                             scratch)
         squares = finish_and_step(net, scratch.grad, loss.alpha, weight_sum, solver,
-                                  next_step_size(solver))
+                                  advance_step(solver))
         accumulated = accumulated_loss(accumulated, total, weight_sum, squares, loss.alpha,
                                        loss.code, n_outputs, stop - start)
         if math.isnan(accumulated):

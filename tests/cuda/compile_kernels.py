@@ -17,28 +17,34 @@ import numpy as np
 from numba import cuda, typeof, types
 
 DTYPE_ARRAYS = {"X", "xbuf", "Z", "P", "D", "params", "grad"}
-DTYPE_MATRICES = {"Y", "state"}
-FLOAT64_ARRAYS = {"sw", "scal", "partial"}
+DTYPE_MATRICES = {"Y"}
+FLOAT64_ARRAYS = {"sw", "partial"}
 INDEX_ARRAYS = {"order"}
 FLAGS = {"accumulate", "softmax", "first"}
-REALS = {"alpha", "lr_t"}
+REALS = {"lr_t"}
 CC = (8, 0)
 
 
 def bundle_types(dtype):
     """Numba types of the named-tuple arguments, from example values."""
-    from fastmlp.kernels.bundles import Block, Hyper, LossSpec, Targets
+    from fastmlp.kernels.bundles import Block, Hyper, LossSpec, LossSums, Solver, Targets
     from fastmlp.kernels.cuda_layers import Epilogue, Operand
 
-    flat = np.empty(1, dtype=np.dtype(str(dtype)))
+    np_dtype = np.dtype(str(dtype))
+    flat = np.empty(1, dtype=np_dtype)
     operand = typeof(Operand(flat, 0, 0, False))
+    hyper = Hyper(0.0, 0.0, False, 0.0, 0.0, 0.0)
     return {
         "a": operand, "b": operand, "c": operand,
         "epi": typeof(Epilogue(0, 0, flat, 0, False, False)),
         "targets": typeof(Targets(flat.reshape(1, 1), np.empty(1), False)),
         "block": typeof(Block(np.empty(1, dtype=np.int64), 0, 0, False)),
         "loss": typeof(LossSpec(0, 0.0, 0.0)),
-        "hyper": typeof(Hyper(0.0, 0.0, False, 0.0, 0.0, 0.0)),
+        # one float64 scalar per field, on the device
+        "sums": typeof(LossSums(*(np.empty(1) for _ in LossSums._fields))),
+        # the host advances the step count; a kernel's Solver holds a placeholder
+        "solver": typeof(Solver(0, hyper, np.empty((1, 1), dtype=np_dtype),
+                                np.empty(1, dtype=np.int64))),
     }
 
 
@@ -100,6 +106,8 @@ def main():
             func = getattr(cuda_layers, name).py_func
             params = inspect.signature(func).parameters
             signature = tuple(argument_type(p, dtype) for p in params)
+            # a launch cannot pass None: no argument may hold a field of type none
+            assert "none" not in str(signature), (name, signature)
             ptx, _ = cuda.compile_ptx(func, signature, cc=CC)
             assert ".entry" in ptx, name
             print(f"compiled {name} [{dtype}] ({cuda.implementation})")

@@ -1,5 +1,5 @@
 """Helpers of the CUDA kernel tests: flat device buffers, comparisons, and the
-NumPy twins of what only the CUDA kernels compute (the fused finalize + optimizer
+NumPy twins of what only the CUDA kernels compute (the fused gradient finish + optimizer
 step and the per-batch loss bookkeeping). Everything else is compared with the
 shared twins in ``tests/reference.py``.
 """
@@ -40,22 +40,17 @@ def to_device(a):
     return cuda.to_device(np.ascontiguousarray(a))
 
 
-def finalize_update(params, grad, n_coef, alpha, weight_sum, solver, state, hyper, step):
-    """Twin of ``finalize_update_kernel``: ``(params, grad, state, squares)`` after
-    the finished gradient and one sgd / adam step (``solver`` None: no step)."""
-    lr, momentum, nesterov, beta_1, beta_2, epsilon = hyper
-    grad, squares = ref.finalize_gradient(params, grad, n_coef, alpha, weight_sum)
-    state = [s.copy() for s in state]
-    if solver == ref.SGD:
-        params, state[0] = ref.sgd_update(params, grad, state[0], lr, momentum, bool(nesterov))
-    elif solver == ref.ADAM:
-        params, state[0], state[1] = ref.adam_update(params, grad, state[0], state[1], step,
-                                                     lr, beta_1, beta_2, epsilon)
+def finish_and_step(params, grad, n_coef, alpha, weight_sum, solver, state, hyper, step):
+    """Twin of ``finish_and_step_kernel``: ``(params, grad, state, squares)`` after
+    the finished gradient and one step of ``solver`` (NO_UPDATE: no step);
+    ``step`` is Adam's t of this step."""
+    grad, squares = ref.finished_gradient(params, grad, n_coef, alpha, weight_sum)
+    params, state, _ = ref.optimizer_step(solver, params, grad, state, hyper, step - 1)
     return params, grad, state, squares
 
 
-def finish_batch(total, weight_sum, squares, loss_code, n_outputs, alpha, rows, previous):
-    """Twin of ``finish_batch_kernel``: ``(batch_loss, epoch_loss)``."""
+def book_loss(total, weight_sum, squares, loss_code, n_outputs, alpha, rows, previous):
+    """Twin of ``book_loss_kernel``: ``(batch_loss, epoch_loss)``."""
     loss = ref.data_loss(total, weight_sum, loss_code, n_outputs)
     loss += 0.5 * alpha * squares / weight_sum
     if not np.isfinite(loss):

@@ -5,13 +5,14 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from fastmlp import config
+from fastmlp import config, spec
 from fastmlp.backends import cuda as backend
 from fastmlp.network import Network
 from fastmlp.solvers import StochasticOptimizer
 
 import reference as ref
 from cuda_twins import DTYPES, assert_close
+from kernel_harness import hyper_tuple
 
 UNITS = [5, 6, 4, 3]  # two hidden layers; with tile 4 every layer spans 2 blocks
 
@@ -33,10 +34,9 @@ def make_problem(dtype, loss_code, n=17, seed=0, weighted=True):
 
 
 def network(params, hidden_code, loss_code):
-    names = {v: k for k, v in ref.HIDDEN_ACTIVATIONS.items()}
-    out = {ref.IDENTITY: "identity", ref.EXP: "exp", ref.SOFTMAX: "softmax",
-           ref.LOGISTIC: "logistic"}[ref.OUTPUT_OF_LOSS[loss_code]]
-    return Network(UNITS, names[hidden_code], out, params.copy())
+    names = {kind.code: kind.name for kind in spec.ACTIVATIONS.values()}
+    return Network(UNITS, names[hidden_code], names[ref.OUTPUT_OF_LOSS[loss_code]],
+                   params.copy())
 
 
 def optimizer(solver, n_params, dtype):
@@ -70,7 +70,7 @@ def test_run_epoch_matches_reference(dtype, solver, hidden, loss_code, shuffled)
         got = trainer.run_epoch(order, opt)
         expected, expected_params, state, step = ref.run_epoch(
             X, Y, sw, np.arange(len(X)) if order is None else order, 7, expected_params,
-            UNITS, hidden, loss_code, alpha, eps, opt.code, opt.hyper(), state, step)
+            UNITS, hidden, loss_code, alpha, eps, opt.code, hyper_tuple(opt.hyper()), state, step)
         assert_close(got, expected, dtype)
     trainer.pull_params()
     assert_close(net.params, expected_params, dtype)
@@ -136,7 +136,7 @@ def test_one_scalar_per_epoch(shuffled, monkeypatch):
     opt = optimizer("adam", params.size, np.float64)
     trainer = backend.Trainer(net, X, Y, sw, ref.LOG_LOSS, 0.01, 8)
     trainer.run_epoch(None, opt)  # uploads the optimizer state once
-    counts = CountCopies(monkeypatch, type(trainer.scal))
+    counts = CountCopies(monkeypatch, type(trainer.sums.epoch))
     order = np.random.default_rng(0).permutation(20) if shuffled else None
     trainer.run_epoch(order, opt)
     assert (counts.to_device, counts.to_host) == (int(shuffled), 1)
