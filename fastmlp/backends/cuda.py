@@ -98,12 +98,9 @@ class Trainer:
         self.grad = cuda.device_array(n_params, dtype=dtype)
         self.partial = cuda.device_array(kern.linear_blocks(n_params), dtype=np.float64)
         self.sums = kern.loss_sums()
-        # the host advances the step count; kernels get a device placeholder (a
-        # launch cannot pass None), which they never read
-        self.no_step = cuda.device_array(1, dtype=np.int64)
         # the L-BFGS objective's solver: finish the gradient, no step, no state
         self.no_update = Solver(code=NO_UPDATE, hyper=NO_HYPER,
-                                state=cuda.device_array((1, 1), dtype=dtype), step=self.no_step)
+                                state=cuda.device_array((1, 1), dtype=dtype), step=0)
         self.optimizer = None
         self.state = None
 
@@ -153,7 +150,7 @@ class Trainer:
         if not contiguous:
             self.order.copy_to_device(np.ascontiguousarray(order, dtype=np.int64))
         host_solver = optimizer.bundle()  # its step count advances here, on the host
-        solver = host_solver._replace(state=self._device_state(optimizer), step=self.no_step)
+        solver = host_solver._replace(state=self._device_state(optimizer), step=0)
         scratch = self._scratch(self.batch_size, True)
         for b, start in enumerate(range(0, self.n_samples, self.batch_size)):
             block = Block(self.order, start, min(start + self.batch_size, self.n_samples),
@@ -161,7 +158,7 @@ class Trainer:
             lr_t = advance_step(host_solver)
             self._block_loss_grad(scratch, block, False)
             self._finish(solver, lr_t, block.stop - block.start, b == 0)
-        return float(self.sums.epoch.copy_to_host()[0])
+        return float(self.sums.copy_to_host()[0]["epoch"])
 
     def loss_grad(self, x):
         """Loss and float64 gradient at the flat parameters ``x`` (L-BFGS objective)."""
@@ -173,7 +170,7 @@ class Trainer:
             self._block_loss_grad(scratch, block, c > 0)
         self._finish(self.no_update, 0.0, self.n_samples, True)
         grad = self.grad.copy_to_host().astype(np.float64)
-        return float(self.sums.batch.copy_to_host()[0]), grad
+        return float(self.sums.copy_to_host()[0]["batch"]), grad
 
     def pull_params(self):
         """Copy the device parameters into ``network.params`` (and the optimizer

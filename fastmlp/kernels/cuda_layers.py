@@ -4,7 +4,7 @@ launchers, and the per-layer loops of a network's forward and backward pass.
 The launchers take the CPU's bundles: a ``Net`` (its ``params`` on the
 device, its layout the host network's int64 arrays, read for launch
 configurations), ``Targets``, ``Block``, ``LossSpec`` and ``Solver`` holding
-device arrays, and the CUDA path's own ``DeviceScratch`` and ``LossSums``
+device arrays, and the CUDA path's own ``DeviceScratch`` and ``LOSS_SUMS`` record
 (``bundles.py``).
 
 Same flat layouts as the CPU kernels: the parameter vector holds every coefficient
@@ -43,7 +43,7 @@ from numba.core.dispatcher import Dispatcher
 from .. import config
 from ..spec import IDENTITY, NO_UPDATE, SOFTMAX
 from . import activations, inputs, losses, optimizers
-from .bundles import DeviceScratch, LossSums
+from .bundles import LOSS_SUMS, DeviceScratch
 from .optimizers import cast_like
 
 
@@ -121,8 +121,8 @@ def device_scratch(units, dtype, capacity, input_rows):
 
 
 def loss_sums():
-    """A ``LossSums`` of zeros on the device."""
-    return LossSums(*(cuda.to_device(np.zeros(1)) for _ in LossSums._fields))
+    """A device array of one ``bundles.LOSS_SUMS`` record, zeros."""
+    return cuda.to_device(np.zeros(1, dtype=LOSS_SUMS))
 
 
 def output_offset(net, scratch):
@@ -247,8 +247,8 @@ def output_delta_kernel(P, D, off, cols, targets, block, loss, softmax, sums, ac
 
     One block; threads stride over the rows. With ``softmax`` the rows of P are
     first normalised in place (softmax fused with the cross-entropy gradient).
-    sums.total = sum_rows w * loss_row, sums.weight_sum = sum_rows w (added to
-    the previous values when ``accumulate``)."""
+    sums[0].total = sum_rows w * loss_row, sums[0].weight_sum = sum_rows w (added
+    to the previous values when ``accumulate``)."""
     sh = cuda.shared.array(MAX_THREADS, dtype=float64)
     tid = cuda.threadIdx.x
     total = 0.0
@@ -269,12 +269,13 @@ def output_delta_kernel(P, D, off, cols, targets, block, loss, softmax, sums, ac
     total = block_sum(sh, total)
     weight_sum = block_sum(sh, weight_sum)
     if tid == 0:
+        record = sums[0]
         if accumulate:
-            sums.total[0] += total
-            sums.weight_sum[0] += weight_sum
+            record.total += total
+            record.weight_sum += weight_sum
         else:
-            sums.total[0] = total
-            sums.weight_sum[0] = weight_sum
+            record.total = total
+            record.weight_sum = weight_sum
 
 
 @cuda.jit(cache=True)
@@ -292,7 +293,7 @@ def finish_and_step_kernel(params, n_coef, grad, loss, sums, solver, lr_t, parti
             squares = w * w
         alpha = loss.alpha if k < n_coef else 0.0
         grad[k] = finished_gradient(grad[k], w, cast_like(params, alpha),
-                                    cast_like(params, sums.weight_sum[0]), True)
+                                    cast_like(params, sums[0].weight_sum), True)
         if solver.code != NO_UPDATE:  # (its state has no column per parameter)
             state = solver.state
             last = state.shape[0] - 1  # adam's v; sgd has one state row
@@ -307,7 +308,7 @@ def finish_and_step_kernel(params, n_coef, grad, loss, sums, solver, lr_t, parti
 @cuda.jit(cache=True)
 def book_loss_kernel(partial, n_partial, sums, loss, n_outputs, rows, first):
     """One block: the batch loss ``data_loss + alpha/2 sum(W^2) / sum w`` into
-    sums.batch, and ``losses.accumulated_loss`` into sums.epoch ((re)started at
+    sums[0].batch, and ``losses.accumulated_loss`` into sums[0].epoch ((re)started at
     ``first``; NaN for good once a batch loss is not finite)."""
     sh = cuda.shared.array(MAX_THREADS, dtype=float64)
     tid = cuda.threadIdx.x
@@ -316,11 +317,12 @@ def book_loss_kernel(partial, n_partial, sums, loss, n_outputs, rows, first):
         squares += partial[b]
     squares = block_sum(sh, squares)
     if tid == 0:
-        previous = 0.0 if first else sums.epoch[0]
-        sums.epoch[0] = accumulated_loss(previous, sums.total[0], sums.weight_sum[0], squares,
-                                         loss.alpha, loss.code, n_outputs, rows)
-        sums.batch[0] = batch_loss(sums.total[0], sums.weight_sum[0], squares, loss.alpha,
-                                   loss.code, n_outputs)
+        record = sums[0]
+        previous = 0.0 if first else record.epoch
+        record.epoch = accumulated_loss(previous, record.total, record.weight_sum, squares,
+                                        loss.alpha, loss.code, n_outputs, rows)
+        record.batch = batch_loss(record.total, record.weight_sum, squares, loss.alpha,
+                                  loss.code, n_outputs)
 
 
 # --------------------------------------------------------------------------
@@ -429,7 +431,7 @@ def softmax_rows(Z, off, rows, cols):
 
 def output_delta(net, scratch, targets, block, loss, sums, accumulate):
     """The output layer's deltas ``w (p - y)`` in ``scratch.deltas`` and the loss
-    sums of ``block`` (a ``Block``) into ``sums`` (a ``LossSums``; added to when
+    sums of ``block`` (a ``Block``) into ``sums`` (``loss_sums``; added to when
     ``accumulate``); a softmax output is normalised first. One thread block of
     ``threads_per_block()`` threads."""
     output_delta_kernel[1, threads_per_block()](

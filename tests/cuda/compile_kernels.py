@@ -27,7 +27,7 @@ CC = (8, 0)
 
 def bundle_types(dtype):
     """Numba types of the named-tuple arguments, from example values."""
-    from fastmlp.kernels.bundles import Block, Hyper, LossSpec, LossSums, Solver, Targets
+    from fastmlp.kernels.bundles import LOSS_SUMS, Block, Hyper, LossSpec, Solver, Targets
     from fastmlp.kernels.cuda_layers import Epilogue, Operand
 
     np_dtype = np.dtype(str(dtype))
@@ -40,11 +40,10 @@ def bundle_types(dtype):
         "targets": typeof(Targets(flat.reshape(1, 1), np.empty(1), False)),
         "block": typeof(Block(np.empty(1, dtype=np.int64), 0, 0, False)),
         "loss": typeof(LossSpec(0, 0.0, 0.0)),
-        # one float64 scalar per field, on the device
-        "sums": typeof(LossSums(*(np.empty(1) for _ in LossSums._fields))),
-        # the host advances the step count; a kernel's Solver holds a placeholder
-        "solver": typeof(Solver(0, hyper, np.empty((1, 1), dtype=np_dtype),
-                                np.empty(1, dtype=np.int64))),
+        # one record of named float64 fields, on the device
+        "sums": typeof(np.zeros(1, dtype=LOSS_SUMS)),
+        # the host advances the step count; a kernel's Solver holds 0 instead
+        "solver": typeof(Solver(0, hyper, np.empty((1, 1), dtype=np_dtype), 0)),
     }
 
 

@@ -136,7 +136,7 @@ def test_one_scalar_per_epoch(shuffled, monkeypatch):
     opt = optimizer("adam", params.size, np.float64)
     trainer = backend.Trainer(net, X, Y, sw, ref.LOG_LOSS, 0.01, 8)
     trainer.run_epoch(None, opt)  # uploads the optimizer state once
-    counts = CountCopies(monkeypatch, type(trainer.sums.epoch))
+    counts = CountCopies(monkeypatch, type(trainer.sums))
     order = np.random.default_rng(0).permutation(20) if shuffled else None
     trainer.run_epoch(order, opt)
     assert (counts.to_device, counts.to_host) == (int(shuffled), 1)

@@ -4,6 +4,7 @@ size that is not a power of two). Buffers carry offsets and sentinels so that
 the flat-layout index arithmetic is checked too."""
 
 import zlib
+from collections import namedtuple
 
 import numpy as np
 import pytest
@@ -12,10 +13,10 @@ from fastmlp import config, spec
 from fastmlp.kernels import cuda_layers as kern
 from fastmlp.kernels import optimizers
 from fastmlp.kernels.bundles import (
+    LOSS_SUMS,
     Block,
     DeviceScratch,
     Hyper,
-    LossSums,
     Net,
     Solver,
     Targets,
@@ -85,20 +86,18 @@ def scratch_at(acts, deltas, act_off, capacity):
                          to_device(flat_buffer({}, acts.dtype, 1)), tuple(act_off), capacity)
 
 
-def no_step():
-    """The step placeholder of a kernel's ``Solver`` (the host counts the steps)."""
-    return to_device(np.zeros(1, dtype=np.int64))
+LossSums = namedtuple("LossSums", LOSS_SUMS.names)
+"""The fields of a ``LOSS_SUMS`` record, on the host."""
 
 
 def loss_sums(total=0.0, weight_sum=0.0, epoch=0.0, batch=0.0):
-    """A ``LossSums`` holding the given values on the device."""
-    return LossSums(*(to_device(np.array([v], dtype=np.float64))
-                      for v in (total, weight_sum, epoch, batch)))
+    """A device array of one ``LOSS_SUMS`` record holding the given values."""
+    return to_device(np.array([(total, weight_sum, epoch, batch)], dtype=LOSS_SUMS))
 
 
 def host_sums(sums):
-    """The values of a device ``LossSums``, as a ``LossSums`` of floats."""
-    return LossSums(*(float(a.copy_to_host()[0]) for a in sums))
+    """The values of a device ``LOSS_SUMS`` record, as a ``LossSums`` of floats."""
+    return LossSums(*(float(v) for v in sums.copy_to_host()[0]))
 
 
 def run_forward(dtype, code, rng):
@@ -370,7 +369,7 @@ def run_finish_and_step(dtype, solver_name, rng):
     sums = loss_sums(*sums0)
     partial = to_device(np.zeros(kern.linear_blocks(n_params)))
     blocks = kern.finish_and_step(net, d_grad, loss_spec(ref.SQUARED_ERROR, dtype, alpha), sums,
-                                  Solver(code, bundle_hyper, d_state, no_step()), lr_t, partial)
+                                  Solver(code, bundle_hyper, d_state, 0), lr_t, partial)
     assert blocks == kern.linear_blocks(n_params) >= 4
     e_params, e_grad, e_state, squares = twin.finish_and_step(
         params, grad, n_coef, alpha, weight_sum, code, state, hyper, step)
@@ -400,7 +399,7 @@ def test_finish_and_step_refuses_a_short_partial(monkeypatch):
                      ref.IDENTITY)
     partial = to_device(np.zeros(kern.linear_blocks(net.params.shape[0])))
     monkeypatch.setattr(config, "CUDA_TILE", 3)
-    solver = Solver(ref.NO_UPDATE, optimizers.NO_HYPER, to_device(np.zeros((1, 1))), no_step())
+    solver = Solver(ref.NO_UPDATE, optimizers.NO_HYPER, to_device(np.zeros((1, 1))), 0)
     with pytest.raises(ValueError, match="partial has 4 slots, the launch needs 6"):
         kern.finish_and_step(net, to_device(np.zeros(net.params.shape[0])),
                              loss_spec(ref.SQUARED_ERROR, np.float64, 0.0), loss_sums(1.0, 1.0),
@@ -432,8 +431,7 @@ def test_book_loss_non_finite_is_sticky(tile3):
     loss = loss_spec(ref.SQUARED_ERROR, np.float64, 0.0)
     kern.book_loss(partial, 5, sums, loss, 1, 4, False)
     assert np.isnan(host_sums(sums).epoch)
-    sums.total.copy_to_device(np.array([1.0]))
-    sums.epoch.copy_to_device(np.array([np.nan]))
+    sums.copy_to_device(np.array([(1.0, 2.0, np.nan, 0.0)], dtype=LOSS_SUMS))
     kern.book_loss(partial, 5, sums, loss, 1, 4, False)
     got = host_sums(sums)
     assert np.isnan(got.epoch) and np.isfinite(got.batch)
@@ -454,7 +452,7 @@ def test_device_scratch_and_loss_sums():
             net = Net(None, units, None, None, 0, ref.TANH, ref.IDENTITY)
             assert kern.output_offset(net, scratch) == 70
     sums = kern.loss_sums()
-    assert all(a.shape == (1,) and a.dtype == np.float64 for a in sums)
+    assert sums.shape == (1,) and sums.dtype == LOSS_SUMS
     assert host_sums(sums) == LossSums(0.0, 0.0, 0.0, 0.0)
 
 
