@@ -16,10 +16,13 @@ fingerprints any version; ``fastmlp`` comes from wherever ``sys.path`` finds it 
     cd /tmp && python /path/to/fingerprint.py --out new.txt
     diff old.txt new.txt
 
-The per-sample and the mini-batch path are forced through ``fastmlp.config.
-ROWS_PATH_MACS`` (batch size 1 always takes the per-sample path). ``--device cuda``
-fingerprints a small subset with ``device='cuda'`` instead, without forcing a path;
-set ``NUMBA_ENABLE_CUDASIM=1`` before launching to run it on Numba's CUDA simulator.
+Batch size 16 runs on the per-sample and on the mini-batch path, each forced through
+``fastmlp.config.ROWS_PATH_MACS`` (batch size 1 always takes the per-sample path).
+``--device cuda`` fingerprints a small subset with ``device='cuda'`` instead, without
+forcing a path and with ``config.CUDA_TILE`` 4 (as fastmlp's CUDA tests: tiny shapes
+still span several thread blocks); set ``NUMBA_ENABLE_CUDASIM=1`` before launching to
+run it on Numba's CUDA simulator, which the script then makes deterministic (see
+``fix_cuda_simulator``).
 ``--match TEXT`` keeps only the cases whose id contains every given TEXT.
 """
 

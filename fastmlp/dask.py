@@ -31,6 +31,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
+from . import spec
 from .estimators._base import warn_caller
 
 __all__ = ["fit_blocks", "predict", "predict_proba", "score"]
@@ -90,7 +91,8 @@ def _check_model(model):
     if not hasattr(model, "partial_fit"):
         raise ValueError(
             f"model must support partial_fit; {type(model).__name__} with these "
-            "parameters does not (fastmlp's estimators need solver='sgd' or 'adam').")
+            "parameters does not (fastmlp's estimators need a stochastic solver: "
+            f"{' or '.join(map(repr, spec.STOCHASTIC_SOLVERS))}).")
 
 
 def fit_blocks(model, X, y, *, epochs=1, classes=None, sample_weight=None,

@@ -100,7 +100,7 @@ class Trainer:
         self.sums = kern.loss_sums()
         # the L-BFGS objective's solver: finish the gradient, no step, no state
         self.no_update = Solver(code=NO_UPDATE, hyper=NO_HYPER,
-                                state=cuda.device_array((1, 1), dtype=dtype), step=0)
+                                state=cuda.device_array((1, 1), dtype=dtype), step=None)
         self.optimizer = None
         self.state = None
 
@@ -140,7 +140,7 @@ class Trainer:
         n_partial = kern.finish_and_step(self.net, self.grad, self.loss, self.sums, solver,
                                          lr_t, self.partial)
         kern.book_loss(self.partial, n_partial, self.sums, self.loss,
-                       int(self.network.units[-1]), rows, first)
+                       self.network.units.item(-1), rows, first)
 
     def run_epoch(self, order, optimizer):
         """One epoch over ``order`` (row indices; None means rows in order).
@@ -150,7 +150,7 @@ class Trainer:
         if not contiguous:
             self.order.copy_to_device(np.ascontiguousarray(order, dtype=np.int64))
         host_solver = optimizer.bundle()  # its step count advances here, on the host
-        solver = host_solver._replace(state=self._device_state(optimizer), step=0)
+        solver = host_solver._replace(state=self._device_state(optimizer))
         scratch = self._scratch(self.batch_size, True)
         for b, start in enumerate(range(0, self.n_samples, self.batch_size)):
             block = Block(self.order, start, min(start + self.batch_size, self.n_samples),
@@ -158,7 +158,7 @@ class Trainer:
             lr_t = advance_step(host_solver)
             self._block_loss_grad(scratch, block, False)
             self._finish(solver, lr_t, block.stop - block.start, b == 0)
-        return float(self.sums.copy_to_host()[0]["epoch"])
+        return float(self.sums.copy_to_host()[kern.EPOCH])
 
     def loss_grad(self, x):
         """Loss and float64 gradient at the flat parameters ``x`` (L-BFGS objective)."""
@@ -170,7 +170,7 @@ class Trainer:
             self._block_loss_grad(scratch, block, c > 0)
         self._finish(self.no_update, 0.0, self.n_samples, True)
         grad = self.grad.copy_to_host().astype(np.float64)
-        return float(self.sums.copy_to_host()[0]["batch"]), grad
+        return float(self.sums.copy_to_host()[kern.BATCH]), grad
 
     def pull_params(self):
         """Copy the device parameters into ``network.params`` (and the optimizer

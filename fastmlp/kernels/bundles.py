@@ -8,7 +8,7 @@ floats, flags); they cross ``njit`` and ``cuda.jit`` boundaries and the on-disk
 cache like plain arguments. The backends build them (``backends/cpu.py``,
 ``backends/cuda.py``); inside the kernels, ``Block`` is built per mini-batch.
 The CUDA backend passes the same bundles holding device arrays, plus two of
-its own (``DeviceScratch``, and the ``LOSS_SUMS`` record).
+its own ``DeviceScratch``.
 """
 
 from collections import namedtuple
@@ -94,9 +94,7 @@ hyper : Hyper.
 state : 2-D array of ``SolverKind.state_rows`` rows: row 0 the velocity (sgd)
     or the first moment (adam), row 1 the second moment (adam).
 step : int64 array of one element, Adam's update count t (advanced in place
-    by ``optimizers.advance_step``). In a bundle passed to a CUDA kernel the
-    host advances the count and ``step`` is 0, never read (an int: cheaper to
-    launch with than an array, and a launch cannot pass None).
+    by ``optimizers.advance_step``; on the CUDA path the host's count).
 """
 
 Batches = namedtuple("Batches", "order contiguous size")
@@ -132,15 +130,3 @@ act_off : tuple of host ints, the layers' offsets (and the total at the end):
 capacity : rows per block.
 """
 
-LOSS_SUMS = np.dtype([("total", np.float64), ("weight_sum", np.float64),
-                      ("epoch", np.float64), ("batch", np.float64)], align=True)
-"""The loss bookkeeping of the CUDA path: a device array of one record of this
-dtype (``cuda_layers.loss_sums``), its fields read by name (``sums[0].total``).
-One array rather than four: every array argument adds to a launch's host-side
-cost, which bounds small-batch speed on the GPU.
-
-total, weight_sum : sum_rows w loss_row and sum_rows w of the current block(s).
-epoch : sum over batches of batch loss x batch rows (NaN once not finite).
-batch : the regularised mean loss of the last finished batch (the L-BFGS
-    objective).
-"""

@@ -4,8 +4,12 @@ launchers, and the per-layer loops of a network's forward and backward pass.
 The launchers take the CPU's bundles: a ``Net`` (its ``params`` on the
 device, its layout the host network's int64 arrays, read for launch
 configurations), ``Targets``, ``Block``, ``LossSpec`` and ``Solver`` holding
-device arrays, and the CUDA path's own ``DeviceScratch`` and ``LOSS_SUMS`` record
-(``bundles.py``).
+device arrays, and the CUDA path's own ``DeviceScratch`` (``bundles.py``), and
+the loss sums array (``loss_sums``). The kernels take arrays, scalars and
+bundles of scalars: a bundle holding a device array is typed in Python on
+every launch (a structured dtype costs 19 us per launch to type), and launch
+cost is what bounds the GPU path at small batches -- so ``finish_and_step``
+passes the ``Solver``'s fields, and the loss sums are one float64 array.
 
 Same flat layouts as the CPU kernels: the parameter vector holds every coefficient
 matrix (row-major) and then every intercept (``coef_off`` / ``inter_off``); the
@@ -43,7 +47,7 @@ from numba.core.dispatcher import Dispatcher
 from .. import config
 from ..spec import IDENTITY, NO_UPDATE, SOFTMAX
 from . import activations, inputs, losses, optimizers
-from .bundles import LOSS_SUMS, DeviceScratch
+from .bundles import DeviceScratch
 from .optimizers import cast_like
 
 
@@ -96,6 +100,13 @@ Operand = namedtuple("Operand", "M off ld trans")
 Epilogue = namedtuple("Epilogue", "kind extra_off aux code accumulate keep_pre")
 """What ``gemm_kernel`` does with each product element (see ``gemm``)."""
 
+# Named slots of the float64 loss-sums array (``loss_sums``).
+TOTAL = 0  # sum_rows w * loss_row of the current block(s)
+WEIGHT_SUM = 1  # sum_rows w of the current block(s)
+EPOCH = 2  # sum over batches of batch loss x batch rows (NaN once not finite)
+BATCH = 3  # regularised mean loss of the last finished batch (the L-BFGS objective)
+N_SUMS = 4
+
 
 def threads_per_block():
     """Threads per block of the 1-D kernels: ``config.CUDA_TILE ** 2``."""
@@ -121,13 +132,13 @@ def device_scratch(units, dtype, capacity, input_rows):
 
 
 def loss_sums():
-    """A device array of one ``bundles.LOSS_SUMS`` record, zeros."""
-    return cuda.to_device(np.zeros(1, dtype=LOSS_SUMS))
+    """The loss sums' device array (slots TOTAL ... BATCH), zeros."""
+    return cuda.to_device(np.zeros(N_SUMS))
 
 
 def output_offset(net, scratch):
     """Offset of the output layer's block in ``scratch.acts`` / ``scratch.deltas``."""
-    return scratch.act_off[net.units.shape[0] - 2]
+    return scratch.act_off[len(net.units) - 2]
 
 
 # --------------------------------------------------------------------------
@@ -247,8 +258,8 @@ def output_delta_kernel(P, D, off, cols, targets, block, loss, softmax, sums, ac
 
     One block; threads stride over the rows. With ``softmax`` the rows of P are
     first normalised in place (softmax fused with the cross-entropy gradient).
-    sums[0].total = sum_rows w * loss_row, sums[0].weight_sum = sum_rows w (added
-    to the previous values when ``accumulate``)."""
+    sums[TOTAL] = sum_rows w * loss_row, sums[WEIGHT_SUM] = sum_rows w (added to
+    the previous values when ``accumulate``)."""
     sh = cuda.shared.array(MAX_THREADS, dtype=float64)
     tid = cuda.threadIdx.x
     total = 0.0
@@ -269,19 +280,19 @@ def output_delta_kernel(P, D, off, cols, targets, block, loss, softmax, sums, ac
     total = block_sum(sh, total)
     weight_sum = block_sum(sh, weight_sum)
     if tid == 0:
-        record = sums[0]
         if accumulate:
-            record.total += total
-            record.weight_sum += weight_sum
+            sums[TOTAL] += total
+            sums[WEIGHT_SUM] += weight_sum
         else:
-            record.total = total
-            record.weight_sum = weight_sum
+            sums[TOTAL] = total
+            sums[WEIGHT_SUM] = weight_sum
 
 
 @cuda.jit(cache=True)
-def finish_and_step_kernel(params, n_coef, grad, loss, sums, solver, lr_t, partial):
+def finish_and_step_kernel(params, grad, n_coef, alpha, sums, code, hyper, state, lr_t,
+                           partial):
     """One thread per parameter: ``optimizers.finished_gradient`` (stored in
-    ``grad``), then the step ``optimizers.updated`` of ``solver`` (none for
+    ``grad``), then the step ``optimizers.updated`` of solver ``code`` (none for
     NO_UPDATE), in the parameters' dtype, as ``optimizers.finish_and_step``.
     Per-block sums of W^2 (before the step, float64) go to ``partial``."""
     sh = cuda.shared.array(MAX_THREADS, dtype=float64)
@@ -291,15 +302,13 @@ def finish_and_step_kernel(params, n_coef, grad, loss, sums, solver, lr_t, parti
         w = params[k]
         if k < n_coef:
             squares = w * w
-        alpha = loss.alpha if k < n_coef else 0.0
-        grad[k] = finished_gradient(grad[k], w, cast_like(params, alpha),
-                                    cast_like(params, sums[0].weight_sum), True)
-        if solver.code != NO_UPDATE:  # (its state has no column per parameter)
-            state = solver.state
+        grad[k] = finished_gradient(grad[k], w, cast_like(params, alpha if k < n_coef else 0.0),
+                                    cast_like(params, sums[WEIGHT_SUM]), True)
+        if code != NO_UPDATE:  # (its state has no column per parameter)
             last = state.shape[0] - 1  # adam's v; sgd has one state row
             params[k], state[0, k], state[last, k] = updated(
-                w, state[0, k], state[last, k], grad[k], solver.code, cast_like(params, lr_t),
-                typed_hyper(solver.hyper, params))
+                w, state[0, k], state[last, k], grad[k], code, cast_like(params, lr_t),
+                typed_hyper(hyper, params))
     squares = block_sum(sh, squares)
     if cuda.threadIdx.x == 0:
         partial[cuda.blockIdx.x] = squares
@@ -308,7 +317,7 @@ def finish_and_step_kernel(params, n_coef, grad, loss, sums, solver, lr_t, parti
 @cuda.jit(cache=True)
 def book_loss_kernel(partial, n_partial, sums, loss, n_outputs, rows, first):
     """One block: the batch loss ``data_loss + alpha/2 sum(W^2) / sum w`` into
-    sums[0].batch, and ``losses.accumulated_loss`` into sums[0].epoch ((re)started at
+    sums[BATCH], and ``losses.accumulated_loss`` into sums[EPOCH] ((re)started at
     ``first``; NaN for good once a batch loss is not finite)."""
     sh = cuda.shared.array(MAX_THREADS, dtype=float64)
     tid = cuda.threadIdx.x
@@ -317,12 +326,11 @@ def book_loss_kernel(partial, n_partial, sums, loss, n_outputs, rows, first):
         squares += partial[b]
     squares = block_sum(sh, squares)
     if tid == 0:
-        record = sums[0]
-        previous = 0.0 if first else record.epoch
-        record.epoch = accumulated_loss(previous, record.total, record.weight_sum, squares,
-                                        loss.alpha, loss.code, n_outputs, rows)
-        record.batch = batch_loss(record.total, record.weight_sum, squares, loss.alpha,
-                                  loss.code, n_outputs)
+        previous = 0.0 if first else sums[EPOCH]
+        sums[EPOCH] = accumulated_loss(previous, sums[TOTAL], sums[WEIGHT_SUM], squares,
+                                       loss.alpha, loss.code, n_outputs, rows)
+        sums[BATCH] = batch_loss(sums[TOTAL], sums[WEIGHT_SUM], squares, loss.alpha,
+                                 loss.code, n_outputs)
 
 
 # --------------------------------------------------------------------------
@@ -356,7 +364,7 @@ def layer_source(net, i, x, scratch):
     for the first layer, else layer ``i - 1``'s outputs in ``scratch.acts``."""
     if i == 0:
         return x
-    return Operand(scratch.acts, scratch.act_off[i - 1], int(net.units[i]), False)
+    return Operand(scratch.acts, scratch.act_off[i - 1], net.units.item(i), False)
 
 
 def forward_layer(net, i, source, rows, scratch, keep_pre=False):
@@ -367,31 +375,31 @@ def forward_layer(net, i, source, rows, scratch, keep_pre=False):
     A SOFTMAX layer gets only ``A @ W + b`` here: normalise it afterwards with
     ``softmax_rows`` (or ``output_delta``, which fuses it).
     """
-    n_in, n_out = int(net.units[i]), int(net.units[i + 1])
-    hidden = i < net.units.shape[0] - 2
-    code = net.hidden_code if hidden else net.out_code
-    gemm(source, Operand(net.params, int(net.coef_off[i]), n_out, False),
+    n_in, n_out = net.units.item(i), net.units.item(i + 1)
+    code = net.hidden_code if i < len(net.units) - 2 else net.out_code
+    gemm(source, Operand(net.params, net.coef_off.item(i), n_out, False),
          Operand(scratch.acts, scratch.act_off[i], n_out, False), rows, n_out, n_in,
-         Epilogue(FORWARD, int(net.inter_off[i]), scratch.deltas if keep_pre else scratch.acts,
+         Epilogue(FORWARD, net.inter_off.item(i), scratch.deltas if keep_pre else scratch.acts,
                   IDENTITY if code == SOFTMAX else code, False, keep_pre))
 
 
 def weight_grad(net, i, source, rows, scratch, grad, accumulate):
     """Layer ``i``'s ``dW = A.T @ D`` and ``db = sum_rows(D)`` into ``grad`` (added
     when ``accumulate``); A is ``source``, D layer ``i``'s block of ``scratch.deltas``."""
-    n_in, n_out = int(net.units[i]), int(net.units[i + 1])
-    gemm(source._replace(trans=True), Operand(scratch.deltas, scratch.act_off[i], n_out, False),
-         Operand(grad, int(net.coef_off[i]), n_out, False), n_in, n_out, rows,
-         Epilogue(WEIGHT_GRAD, int(net.inter_off[i]), grad, IDENTITY, accumulate, False))
+    n_in, n_out = net.units.item(i), net.units.item(i + 1)
+    gemm(Operand(source.M, source.off, source.ld, True),
+         Operand(scratch.deltas, scratch.act_off[i], n_out, False),
+         Operand(grad, net.coef_off.item(i), n_out, False), n_in, n_out, rows,
+         Epilogue(WEIGHT_GRAD, net.inter_off.item(i), grad, IDENTITY, accumulate, False))
 
 
 def backprop_delta(net, i, rows, scratch):
     """Layer ``i - 1``'s deltas ``D_prev = (D_i @ W_i.T) * f'(A_prev)`` in ``scratch``.
     For an activation of ``activations.needs_pre``, D_prev holds Z on entry
     (``forward_layer(keep_pre=True)``) and f' is taken from it."""
-    n_in, n_out = int(net.units[i]), int(net.units[i + 1])
+    n_in, n_out = net.units.item(i), net.units.item(i + 1)
     gemm(Operand(scratch.deltas, scratch.act_off[i], n_out, False),
-         Operand(net.params, int(net.coef_off[i]), n_out, True),
+         Operand(net.params, net.coef_off.item(i), n_out, True),
          Operand(scratch.deltas, scratch.act_off[i - 1], n_in, False), rows, n_in, n_out,
          Epilogue(BACKPROP, 0, scratch.acts, net.hidden_code, False, False))
 
@@ -402,8 +410,8 @@ def forward(net, x, rows, scratch, training=False):
     ``forward_layer``). When ``training`` with an activation of
     ``activations.needs_pre``, hidden pre-activations go to ``scratch.deltas``
     for ``backward``."""
-    n_layers = net.units.shape[0] - 1
-    keep_pre = training and activations.needs_pre.py_func(net.hidden_code)
+    n_layers = len(net.units) - 1
+    keep_pre = training and net.hidden_code in activations.NEEDS_PRE
     for i in range(n_layers):
         forward_layer(net, i, layer_source(net, i, x, scratch), rows, scratch,
                       keep_pre and i < n_layers - 1)
@@ -412,7 +420,7 @@ def forward(net, x, rows, scratch, training=False):
 def backward(net, x, rows, scratch, grad, accumulate):
     """Back-propagate the output delta in ``scratch.deltas``; the gradient sums of
     every layer go to ``grad`` (added to it when ``accumulate``)."""
-    for i in range(net.units.shape[0] - 2, -1, -1):
+    for i in range(len(net.units) - 2, -1, -1):
         weight_grad(net, i, layer_source(net, i, x, scratch), rows, scratch, grad, accumulate)
         if i > 0:
             backprop_delta(net, i, rows, scratch)
@@ -435,7 +443,7 @@ def output_delta(net, scratch, targets, block, loss, sums, accumulate):
     ``accumulate``); a softmax output is normalised first. One thread block of
     ``threads_per_block()`` threads."""
     output_delta_kernel[1, threads_per_block()](
-        scratch.acts, scratch.deltas, output_offset(net, scratch), int(net.units[-1]),
+        scratch.acts, scratch.deltas, output_offset(net, scratch), net.units.item(-1),
         targets, block, loss, net.out_code == SOFTMAX, sums, accumulate)
 
 
@@ -443,16 +451,18 @@ def finish_and_step(net, grad, loss, sums, solver, lr_t, partial):
     """Launch ``finish_and_step_kernel`` over the flat parameter vector.
 
     ``solver`` a ``Solver`` whose state is on the device (its code NO_UPDATE for
-    the L-BFGS objective); ``lr_t`` the step size (``optimizers.advance_step``
-    on the host's copy); the weight sum is read from ``sums``. ``partial`` needs
-    ``linear_blocks(n_params)`` slots; returns that count.
+    the L-BFGS objective; its step count is the host's and not passed);
+    ``lr_t`` the step size (``optimizers.advance_step``); the weight sum is
+    read from ``sums``. ``partial`` needs ``linear_blocks(n_params)`` slots;
+    returns that count.
     """
     blocks = linear_blocks(net.params.shape[0])
     if partial.shape[0] < blocks:
         raise ValueError(f"partial has {partial.shape[0]} slots, the launch needs {blocks} "
                          "(was the tile shrunk after the buffers were allocated?)")
     finish_and_step_kernel[blocks, threads_per_block()](
-        net.params, net.n_coef, grad, loss, sums, solver, float(lr_t), partial)
+        net.params, grad, net.n_coef, float(loss.alpha), sums, solver.code, solver.hyper,
+        solver.state, float(lr_t), partial)
     return blocks
 
 

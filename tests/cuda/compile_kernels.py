@@ -17,33 +17,28 @@ import numpy as np
 from numba import cuda, typeof, types
 
 DTYPE_ARRAYS = {"X", "xbuf", "Z", "P", "D", "params", "grad"}
-DTYPE_MATRICES = {"Y"}
-FLOAT64_ARRAYS = {"sw", "partial"}
+DTYPE_MATRICES = {"Y", "state"}
+FLOAT64_ARRAYS = {"sw", "sums", "partial"}
 INDEX_ARRAYS = {"order"}
 FLAGS = {"accumulate", "softmax", "first"}
-REALS = {"lr_t"}
+REALS = {"alpha", "lr_t"}
 CC = (8, 0)
 
 
 def bundle_types(dtype):
     """Numba types of the named-tuple arguments, from example values."""
-    from fastmlp.kernels.bundles import LOSS_SUMS, Block, Hyper, LossSpec, Solver, Targets
+    from fastmlp.kernels.bundles import Block, Hyper, LossSpec, Targets
     from fastmlp.kernels.cuda_layers import Epilogue, Operand
 
-    np_dtype = np.dtype(str(dtype))
-    flat = np.empty(1, dtype=np_dtype)
+    flat = np.empty(1, dtype=np.dtype(str(dtype)))
     operand = typeof(Operand(flat, 0, 0, False))
-    hyper = Hyper(0.0, 0.0, False, 0.0, 0.0, 0.0)
     return {
         "a": operand, "b": operand, "c": operand,
         "epi": typeof(Epilogue(0, 0, flat, 0, False, False)),
         "targets": typeof(Targets(flat.reshape(1, 1), np.empty(1), False)),
         "block": typeof(Block(np.empty(1, dtype=np.int64), 0, 0, False)),
         "loss": typeof(LossSpec(0, 0.0, 0.0)),
-        # one record of named float64 fields, on the device
-        "sums": typeof(np.zeros(1, dtype=LOSS_SUMS)),
-        # the host advances the step count; a kernel's Solver holds 0 instead
-        "solver": typeof(Solver(0, hyper, np.empty((1, 1), dtype=np_dtype), 0)),
+        "hyper": typeof(Hyper(0.0, 0.0, False, 0.0, 0.0, 0.0)),
     }
 
 

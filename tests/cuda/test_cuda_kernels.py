@@ -13,7 +13,6 @@ from fastmlp import config, spec
 from fastmlp.kernels import cuda_layers as kern
 from fastmlp.kernels import optimizers
 from fastmlp.kernels.bundles import (
-    LOSS_SUMS,
     Block,
     DeviceScratch,
     Hyper,
@@ -86,18 +85,22 @@ def scratch_at(acts, deltas, act_off, capacity):
                          to_device(flat_buffer({}, acts.dtype, 1)), tuple(act_off), capacity)
 
 
-LossSums = namedtuple("LossSums", LOSS_SUMS.names)
-"""The fields of a ``LOSS_SUMS`` record, on the host."""
+LossSums = namedtuple("LossSums", "total weight_sum epoch batch")
+"""The loss-sums slots (``kern.TOTAL`` ... ``kern.BATCH``), on the host."""
+SLOTS = (kern.TOTAL, kern.WEIGHT_SUM, kern.EPOCH, kern.BATCH)
 
 
 def loss_sums(total=0.0, weight_sum=0.0, epoch=0.0, batch=0.0):
-    """A device array of one ``LOSS_SUMS`` record holding the given values."""
-    return to_device(np.array([(total, weight_sum, epoch, batch)], dtype=LOSS_SUMS))
+    """The loss-sums device array holding the given values in their slots."""
+    values = np.zeros(kern.N_SUMS)
+    values[list(SLOTS)] = (total, weight_sum, epoch, batch)
+    return to_device(values)
 
 
 def host_sums(sums):
-    """The values of a device ``LOSS_SUMS`` record, as a ``LossSums`` of floats."""
-    return LossSums(*(float(v) for v in sums.copy_to_host()[0]))
+    """The slots of a device loss-sums array, as a ``LossSums`` of floats."""
+    values = sums.copy_to_host()
+    return LossSums(*(float(values[slot]) for slot in SLOTS))
 
 
 def run_forward(dtype, code, rng):
@@ -353,7 +356,8 @@ def run_finish_and_step(dtype, solver_name, rng):
     bundle_hyper = Hyper(*hyper[:2], bool(nesterov), *hyper[3:])
     params = random(rng, n_params, dtype)
     grad = random(rng, n_params, dtype)
-    state = [random(rng, n_params, dtype) for _ in range(2 if code == ref.ADAM else 1)]
+    rows = next(kind.state_rows for kind in spec.SOLVERS.values() if kind.code == code)
+    state = [random(rng, n_params, dtype) for _ in range(max(1, rows))]
     if code == ref.ADAM:
         state[1] = np.abs(state[1])
     # the step size as the backend computes it: on the host, counting update `step`
@@ -369,7 +373,7 @@ def run_finish_and_step(dtype, solver_name, rng):
     sums = loss_sums(*sums0)
     partial = to_device(np.zeros(kern.linear_blocks(n_params)))
     blocks = kern.finish_and_step(net, d_grad, loss_spec(ref.SQUARED_ERROR, dtype, alpha), sums,
-                                  Solver(code, bundle_hyper, d_state, 0), lr_t, partial)
+                                  Solver(code, bundle_hyper, d_state, None), lr_t, partial)
     assert blocks == kern.linear_blocks(n_params) >= 4
     e_params, e_grad, e_state, squares = twin.finish_and_step(
         params, grad, n_coef, alpha, weight_sum, code, state, hyper, step)
@@ -399,7 +403,7 @@ def test_finish_and_step_refuses_a_short_partial(monkeypatch):
                      ref.IDENTITY)
     partial = to_device(np.zeros(kern.linear_blocks(net.params.shape[0])))
     monkeypatch.setattr(config, "CUDA_TILE", 3)
-    solver = Solver(ref.NO_UPDATE, optimizers.NO_HYPER, to_device(np.zeros((1, 1))), 0)
+    solver = Solver(ref.NO_UPDATE, optimizers.NO_HYPER, to_device(np.zeros((1, 1))), None)
     with pytest.raises(ValueError, match="partial has 4 slots, the launch needs 6"):
         kern.finish_and_step(net, to_device(np.zeros(net.params.shape[0])),
                              loss_spec(ref.SQUARED_ERROR, np.float64, 0.0), loss_sums(1.0, 1.0),
@@ -431,7 +435,7 @@ def test_book_loss_non_finite_is_sticky(tile3):
     loss = loss_spec(ref.SQUARED_ERROR, np.float64, 0.0)
     kern.book_loss(partial, 5, sums, loss, 1, 4, False)
     assert np.isnan(host_sums(sums).epoch)
-    sums.copy_to_device(np.array([(1.0, 2.0, np.nan, 0.0)], dtype=LOSS_SUMS))
+    sums.copy_to_device(loss_sums(1.0, 2.0, np.nan).copy_to_host())
     kern.book_loss(partial, 5, sums, loss, 1, 4, False)
     got = host_sums(sums)
     assert np.isnan(got.epoch) and np.isfinite(got.batch)
@@ -452,7 +456,7 @@ def test_device_scratch_and_loss_sums():
             net = Net(None, units, None, None, 0, ref.TANH, ref.IDENTITY)
             assert kern.output_offset(net, scratch) == 70
     sums = kern.loss_sums()
-    assert sums.shape == (1,) and sums.dtype == LOSS_SUMS
+    assert sums.shape == (kern.N_SUMS,) and sums.dtype == np.float64
     assert host_sums(sums) == LossSums(0.0, 0.0, 0.0, 0.0)
 
 
