@@ -6,9 +6,9 @@ The interface is the CPU backend's (``backends/cpu.py``): ``Trainer`` and
 - ``Trainer`` copies X, the targets, the sample weights and the parameters to the
   device once, allocates every scratch buffer once, and keeps the optimizer state
   on the device between epochs. Per epoch it uploads the shuffled row order
-  (batches are gathered on the device); the ``Solver`` bundle (hyperparameters
-  and the device state) travels as a launch argument; it copies back one
-  scalar, the epoch loss, accumulated on the device. ``pull_params`` copies
+  (batches are gathered on the device); the ``Solver``'s hyperparameters and
+  device state travel as launch arguments; it copies back one scalar, the
+  epoch loss, accumulated on the device. ``pull_params`` copies
   the parameters (and the optimizer state) back to the host.
 - The epoch is a Python loop of asynchronous kernel launches per mini-batch
   (gather, forward per layer, output delta + loss, backward per layer, fused
