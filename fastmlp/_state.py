@@ -155,9 +155,14 @@ def _decode_param(name, value):
     raise StateError(f"{field} has a value this format does not know: {value!r}.")
 
 
-def _check_count(value, field, minimum=0):
-    if type(value) is not int or value < minimum:
-        raise StateError(f"{field} must be an integer >= {minimum}, got {value!r}.")
+_MAX_INT = 2**63 - 1  # counts are stored as int64
+_MAX_UNITS = 2**31 - 1  # a layer width (the product of two must fit an int64)
+
+
+def _check_count(value, field, minimum=0, maximum=_MAX_INT):
+    if type(value) is not int or not minimum <= value <= maximum:
+        raise StateError(f"{field} must be an integer in [{minimum}, {maximum}], got "
+                         f"{value!r}.")
     return value
 
 
@@ -332,7 +337,7 @@ def import_state(meta, arrays, *, device=None):
     if unknown:
         raise StateError(f"unknown array(s) {unknown}.")
     kind = meta.get("estimator")
-    if kind not in ESTIMATORS:
+    if not isinstance(kind, str) or kind not in ESTIMATORS:
         raise StateError(f"header field 'estimator' must be one of {sorted(ESTIMATORS)}, "
                          f"got {kind!r}.")
     cls = ESTIMATORS[kind]
@@ -415,9 +420,9 @@ def _restore_network(model, meta, arrays):
     section = _section(meta, "network")
     units = section.get("units")
     if (not isinstance(units, list) or len(units) < 2
-            or not all(type(u) is int and u >= 1 for u in units)):
-        raise StateError(f"network.units must be a list of at least two integers >= 1, "
-                         f"got {units!r}.")
+            or not all(type(u) is int and 1 <= u <= _MAX_UNITS for u in units)):
+        raise StateError(f"network.units must be a list of at least two integers in "
+                         f"[1, {_MAX_UNITS}], got {units!r}.")
     hidden = _check_str(section.get("activation"), "network.activation",
                         spec.HIDDEN_ACTIVATIONS)
     out = _check_str(section.get("out_activation"), "network.out_activation",
@@ -519,8 +524,10 @@ def _restore_optimizer(model, meta, arrays, network):
         raise StateError(f"optimizer.learning_rate must be a positive number, got "
                          f"{learning_rate!r}.")
     step = section.get("step")
-    if not isinstance(step, list) or not all(type(s) is int and s >= 0 for s in step):
-        raise StateError(f"optimizer.step must be a list of integers >= 0, got {step!r}.")
+    if not isinstance(step, list) or not all(type(s) is int and 0 <= s <= _MAX_INT
+                                             for s in step):
+        raise StateError(f"optimizer.step must be a list of integers in [0, {_MAX_INT}], "
+                         f"got {step!r}.")
     # An optimizer built the way training builds one, holding the stored state.
     current = model.solver
     model.solver = solver

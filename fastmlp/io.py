@@ -48,8 +48,10 @@ _LOCAL_HEADER = struct.Struct("<4s2B4HL2L2H")  # zip local file header (30 bytes
 _PADDING_ID = 0xD935  # zip extra field id of alignment padding (as zipalign writes)
 _ALIGN = 64
 _MAX_NPY_HEADER = 1 << 16
-_CHECKSUMS = "checksums"  # header field: entry name -> _word_sum of its .npy bytes
-_CHECKSUM_MIN_BYTES = 1 << 16  # smaller entries are checked by their CRC-32
+_MAX_NESTING = 16  # a model's header nests 4 deep; deeper is damage (and recursion)
+_CHECKSUMS = "checksums"
+"""Header field of files written before fastmlp checked every entry by its CRC-32:
+entry name -> a sum of 64-bit words, which missed swapped words. Ignored on read."""
 # The .npy 1.0 header numpy writes for a plain array (10-byte prefix, then a dict).
 _NPY_HEADER = re.compile(
     rb"\x93NUMPY\x01\x00..\{'descr': '([<>|=]?[a-zA-Z]\d*)', 'fortran_order': "
@@ -91,10 +93,8 @@ def save(model, path):
     """
     meta, arrays = _state.export_state(model)
     encoded = {name: _npy_bytes(arr) for name, arr in arrays.items()}
-    checksums = {name: _word_sum(memoryview(data))
-                 for name, data in encoded.items() if len(data) >= _CHECKSUM_MIN_BYTES}
     header = {"format": FORMAT, "format_version": FORMAT_VERSION,
-              "fastmlp_version": _version(), **meta, _CHECKSUMS: checksums}
+              "fastmlp_version": _version(), **meta}
     text = json.dumps(header, allow_nan=False, separators=(",", ":"))
     members = {_HEADER: _npy_bytes(np.frombuffer(text.encode("utf-8"), dtype=np.uint8)),
                **encoded}
@@ -228,9 +228,11 @@ def _alignment_padding(archive, filename):
 def _read_zip(source):
     """``(header dict, {name: array})`` from the archive, every array checked.
 
-    The file is read into one buffer; each entry is verified (its CRC-32, or the
-    faster checksum the header lists for large entries) and its array is a view
-    into that buffer (copied only if misaligned)."""
+    The file is read into one buffer; every entry's exact bytes are verified
+    against the CRC-32 the archive records for it (which changes with any
+    burst of up to 32 flipped bits, and with swapped words or blocks), before
+    anything is built; its array is a view into that buffer (copied only if
+    misaligned)."""
     if hasattr(source, "read"):
         return _read_archive(source)
     with open(source, "rb") as f:
@@ -263,51 +265,23 @@ def _read_archive(f):
         if info.compress_type != zipfile.ZIP_STORED or info.compress_size != info.file_size:
             raise ValueError(f"entry {info.filename!r} is compressed; model files "
                              "store arrays uncompressed.")
-    # the header first: it may carry the checksums of the large entries
-    infos.sort(key=lambda info: info.filename != _HEADER + _NPY)
-    checksums, arrays = {}, {}
+    spans = {}
     for info in infos:
-        name = info.filename[: -len(_NPY)]
         start, stop = _entry_span(buffer, info)
-        data = memoryview(buffer)[start:stop]
-        if name in checksums:
-            if _word_sum(data) != checksums[name]:
-                raise ValueError(f"entry {info.filename!r} is corrupted (checksum mismatch).")
-        elif zlib.crc32(data) != info.CRC:
+        if zlib.crc32(memoryview(buffer)[start:stop]) != info.CRC:
             raise ValueError(f"entry {info.filename!r} is corrupted (CRC-32 mismatch).")
-        arrays[name] = _read_npy(buffer, start, stop, info.filename)
-        if name == _HEADER:
-            header = _parse_header(arrays.pop(_HEADER))
-            checksums = _checksums(header)
-    unlisted = sorted(set(checksums) - set(arrays))
-    if unlisted:
-        raise ValueError(f"header field 'checksums' names missing entries {unlisted}.")
+        spans[info.filename[: -len(_NPY)]] = start, stop
+    arrays = {name: _read_npy(buffer, start, stop, name + _NPY)
+              for name, (start, stop) in spans.items()}
+    header = _parse_header(arrays.pop(_HEADER))
+    header.pop(_CHECKSUMS, None)
     return header, arrays
-
-
-def _word_sum(data):
-    """Checksum of a large entry: the sum of its little-endian 64-bit words (the
-    tail zero-padded) modulo 2**64, as 16 hex digits. Any damaged word changes it,
-    and it costs a fraction of CRC-32's time."""
-    whole = len(data) // 8
-    total = int(np.frombuffer(data, dtype="<u8", count=whole).sum(dtype=np.uint64))
-    total += int.from_bytes(bytes(data[whole * 8:]), "little")
-    return format(total % (1 << 64), "016x")
-
-
-def _checksums(header):
-    checksums = header.pop(_CHECKSUMS, {})
-    if not isinstance(checksums, dict) or not all(
-            isinstance(v, str) and len(v) == 16 for v in checksums.values()):
-        raise ValueError(f"header field {_CHECKSUMS!r} must map entry names to 16 hex "
-                         "digits.")
-    return checksums
 
 
 def _entry_span(buffer, info):
     """``(start, stop)`` of an entry's data in the file, from its local header."""
     offset = info.header_offset
-    if offset + _LOCAL_HEADER.size > len(buffer):
+    if offset < 0 or offset + _LOCAL_HEADER.size > len(buffer):
         raise ValueError(f"entry {info.filename!r} is corrupted (outside the file).")
     signature, *fields = _LOCAL_HEADER.unpack_from(buffer, offset)
     if signature != b"PK\x03\x04":
@@ -377,9 +351,25 @@ def _parse_header(raw):
         header = json.loads(raw.tobytes().decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ValueError(f"the header is not valid JSON ({exc}).") from None
+    except RecursionError:
+        raise ValueError("the header's JSON is nested too deeply.") from None
     if not isinstance(header, dict):
         raise ValueError("the header must be a JSON object.")
+    if _nesting(header) > _MAX_NESTING:
+        raise ValueError(f"the header's JSON is nested more than {_MAX_NESTING} deep.")
     return header
+
+
+def _nesting(value):
+    """How deeply lists and objects nest in a parsed JSON value (no recursion)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        value, depth = stack.pop()
+        children = value.values() if isinstance(value, dict) else value
+        if isinstance(value, (dict, list)):
+            deepest = max(deepest, depth)
+            stack.extend((child, depth + 1) for child in children)
+    return deepest
 
 
 def _check_header(header):

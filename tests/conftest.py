@@ -32,3 +32,8 @@ def regression_data():
     X = rng.standard_normal((70, 5))
     y = X @ rng.standard_normal(5) + 0.1 * rng.standard_normal(70)
     return X, y
+
+
+def pytest_addoption(parser):
+    parser.addoption("--corruptions", type=int, default=1400,
+                     help="model-file corruptions tried by tests/test_corruption.py")

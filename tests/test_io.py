@@ -219,13 +219,11 @@ def write_members(path, header, arrays, writer=np.savez):
         writer(f, header=np.frombuffer(text, dtype=np.uint8), **arrays)
 
 
-def tamper(change, keep_checksums=False):
+def tamper(change):
     """A corruption that edits the decoded header / arrays and rewrites the file
-    (with valid CRC-32s; without the header's checksums unless asked)."""
+    (with valid CRC-32s)."""
     def corrupt(good, bad):
         header, arrays = read_members(good)
-        if not keep_checksums:
-            del header["checksums"]
         change(header, arrays)
         write_members(bad, header, arrays)
     return corrupt
@@ -255,7 +253,6 @@ def flip_header_byte(data):
 def lying_npy_header(good, bad):
     """params.npy whose header claims 10**12 values: must not be allocated."""
     header, arrays = read_members(good)
-    del header["checksums"]
     params = io.BytesIO()
     np.lib.format.write_array_header_1_0(
         params, {"descr": np.lib.format.dtype_to_descr(arrays["params"].dtype),
@@ -326,8 +323,6 @@ BAD_FILES = {
                       "format version 2, written by a newer fastmlp"),
     "unknown estimator": (tamper(set_in(None, "estimator", "os.system")),
                           "header field 'estimator' must be one of"),
-    "bad checksum field": (tamper(lambda h, a: h.update(checksums=[1]), keep_checksums=True),
-                           "header field 'checksums' must map"),
     "params wrong shape": (tamper(with_array("params", lambda p: p[:-1])),
                            r"array 'params' must have shape \(\d+,\), got \(\d+,\)"),
     "params wrong dtype": (tamper(with_array("params", lambda p: p.astype(np.float16))),
@@ -406,27 +401,50 @@ def test_bad_files_cover_each_rule_once():
     assert len({message for _, message in BAD_FILES.values()}) >= 25
 
 
-def test_large_entries_are_checked_by_their_checksum(tmp_path):
+def swap_words(data, entry, first, second):
+    """``data`` with the 8-byte words at ``first`` and ``second`` bytes past the
+    ``.npy`` magic of ``entry`` swapped (a sum of the words would not change)."""
+    data = bytearray(data)
+    magic = data.index(b"\x93NUMPY", data.index(entry.encode()))
+    a, b = magic + first, magic + second
+    data[a:a + 8], data[b:b + 8] = data[b:b + 8], data[a:a + 8]
+    return bytes(data)
+
+
+def test_every_entry_is_checked_by_its_crc(tmp_path):
+    """Swapped words in a large entry, a flipped bit, and a stale entry written
+    with a valid zip but another array all fail the entry's CRC-32."""
     X = np.random.default_rng(0).standard_normal((30, 5))
-    model = quiet(MLPRegressor(hidden_layer_sizes=(100, 100), max_iter=2).fit, X, X[:, 0])
+    model = quiet(MLPRegressor(hidden_layer_sizes=(120, 120), max_iter=2).fit, X, X[:, 0])
     good = saved(model, tmp_path)
-    header, arrays = read_members(good)
-    assert set(header["checksums"]) == {"params", "optimizer_state"}  # > 64 KiB each
-    arrays["params"] = 2 * arrays["params"]
-    write_members(tmp_path / "stale", header, arrays)
-    with pytest.raises(ValueError, match=r"'params.npy' is corrupted \(checksum mismatch\)"):
-        fastmlp.load(tmp_path / "stale")
-    data = bytearray(good.read_bytes())
-    data[data.index(b"optimizer_state.npy") + 1000] ^= 1
-    (tmp_path / "flipped").write_bytes(data)
-    with pytest.raises(ValueError, match=r"'optimizer_state.npy' is corrupted \(checksum"):
+    data = good.read_bytes()
+    for name, bad in (("params.npy", swap_words(data, "params.npy", 128, 928)),
+                      ("optimizer_state.npy", swap_words(data, "optimizer_state.npy", 4096,
+                                                         8192))):
+        assert bad != data
+        (tmp_path / "bad").write_bytes(bad)
+        with pytest.raises(ValueError, match=rf"'{name}' is corrupted \(CRC-32 mismatch\)"):
+            fastmlp.load(tmp_path / "bad")
+    flipped = bytearray(data)
+    flipped[flipped.index(b"optimizer_state.npy") + 1000] ^= 1
+    (tmp_path / "flipped").write_bytes(flipped)
+    with pytest.raises(ValueError, match=r"'optimizer_state.npy' is corrupted \(CRC-32"):
         fastmlp.load(tmp_path / "flipped")
+
+
+def test_files_with_the_old_checksums_field_still_load(tmp_path):
+    """Files of earlier versions list word sums of their large entries in the
+    header; the CRC-32 of every entry is what is checked now."""
+    model, X, _ = fitted("regressor-adam")
+    header, arrays = read_members(saved(model, tmp_path))
+    header["checksums"] = {"params": "0123456789abcdef"}
+    write_members(tmp_path / "old", header, arrays)
+    np.testing.assert_array_equal(fastmlp.load(tmp_path / "old").predict(X), model.predict(X))
 
 
 def test_regressor_file_with_labels_is_refused(tmp_path):
     model, _, _ = fitted("regressor-adam")
     header, arrays = read_members(saved(model, tmp_path))
-    del header["checksums"]
     header["labels"] = {"y_type": "binary"}
     write_members(tmp_path / "bad", header, arrays)
     with pytest.raises(ValueError, match="an MLPRegressor has no class labels"):
