@@ -14,8 +14,11 @@ Needs the ``dask`` extra: ``pip install "fastmlp[dask]"``.
 """
 
 import copy
+import signal
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from numbers import Integral
 
 import numpy as np
@@ -109,8 +112,10 @@ def fit_blocks(model, X, y, *, epochs=1, classes=None, sample_weight=None,
     Like ``fit``, training starts afresh unless ``model.warm_start`` is true,
     in which case it continues from the fitted state (optimizer included).
     If a block fails (an error in computing it, rows that do not match), the
-    model is left as it was before the call; an interrupt (Ctrl-C) keeps what
-    was learnt so far, with a warning, as ``fit`` does.
+    model is left as it was before the call; an interrupt (Ctrl-C) stops
+    training at the end of the block being trained and keeps what was learnt
+    so far, with a warning, as ``fit`` does (SIGINT is watched from the main
+    thread only, where Python delivers it).
 
     Parameters
     ----------
@@ -203,8 +208,9 @@ def fit_blocks(model, X, y, *, epochs=1, classes=None, sample_weight=None,
             fresh = clone(model)  # start afresh, in place: drop the fitted state
             model.__dict__.clear()
             model.__dict__.update(fresh.__dict__)
-        _stream(model, visits, (X_blocks, y_blocks, w_blocks), fit_kwargs, epochs,
-                verbose)
+        with _interrupts_noted() as interrupted:
+            _stream(model, visits, (X_blocks, y_blocks, w_blocks), fit_kwargs, epochs,
+                    verbose, interrupted)
     except KeyboardInterrupt:  # as fit: keep what was learnt so far
         warn_caller("Training interrupted by user.")
     except BaseException:  # a failed call leaves the model as it was
@@ -214,8 +220,35 @@ def fit_blocks(model, X, y, *, epochs=1, classes=None, sample_weight=None,
     return model
 
 
-def _stream(model, visits, blocks, fit_kwargs, epochs, verbose):
-    """partial_fit on each visited block, computing the next one meanwhile."""
+@contextmanager
+def _interrupts_noted():
+    """An Event set by every SIGINT (Ctrl-C) while the block runs, which still
+    raises KeyboardInterrupt as usual. ``partial_fit`` ends its epoch on an
+    interrupt and returns, as scikit-learn's does; the event lets the caller stop
+    too. Signal handlers belong to the main thread: elsewhere nothing is noted."""
+    interrupted = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield interrupted
+        return
+    previous = signal.getsignal(signal.SIGINT)
+
+    def note(signum, frame):
+        interrupted.set()
+        if callable(previous):
+            previous(signum, frame)  # Python's default raises KeyboardInterrupt
+        else:
+            signal.default_int_handler(signum, frame)
+
+    signal.signal(signal.SIGINT, note)
+    try:
+        yield interrupted
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _stream(model, visits, blocks, fit_kwargs, epochs, verbose, interrupted):
+    """partial_fit on each visited block, computing the next one meanwhile;
+    KeyboardInterrupt at the next block once ``interrupted`` is set."""
     X_blocks, y_blocks, w_blocks = blocks
 
     def load(i):
@@ -235,6 +268,8 @@ def _stream(model, visits, blocks, fit_kwargs, epochs, verbose):
             if w_block is not None:
                 fit_kwargs["sample_weight"] = w_block
             model.partial_fit(X_block, y_block, **fit_kwargs)
+            if interrupted.is_set():  # partial_fit ended its epoch and returned
+                raise KeyboardInterrupt
             fit_kwargs.pop("classes", None)  # needed on the first call only
             rows += len(X_block)
             loss_sum += getattr(model, "loss_", np.nan) * len(X_block)

@@ -142,6 +142,31 @@ def test_fit_blocks_sample_weight_and_unshuffled_order():
     np.testing.assert_array_equal(params_of(model), params_of(expected))
 
 
+@pytest.mark.parametrize("scheduler", ["sync", "threads"])
+def test_fit_blocks_stops_at_ctrl_c(scheduler):
+    """SIGINT during fit_blocks ends training at the next block, keeps what was
+    learnt, warns, and restores the previous SIGINT handler."""
+    import os
+    import signal
+    import threading
+
+    X, y = blobs(n=4000, chunk=100)
+    model = MLPRegressor(hidden_layer_sizes=(64, 64), batch_size=1, random_state=0)
+    handler = signal.getsignal(signal.SIGINT)
+    timer = threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT))
+    timer.start()
+    try:
+        with dask.config.set(scheduler=scheduler), pytest.warns(
+                UserWarning, match="Training interrupted by user"):
+            fit_blocks(model, X, y.astype(float), epochs=50)
+    finally:
+        timer.cancel()
+    assert signal.getsignal(signal.SIGINT) is handler
+    # stopped at the block after the signal (all 50 epochs are 2,000 blocks)
+    assert 0 < len(model.loss_curve_) < 500
+    assert np.isfinite(params_of(model)).all()
+
+
 def test_fit_blocks_starts_afresh_unless_warm_start():
     X, y = blobs()
     once = fit_blocks(MLPClassifier(hidden_layer_sizes=(5,), random_state=0), X, y,

@@ -56,3 +56,23 @@ def test_fitted_attributes(classification_data):
         assert getattr(clf, name) == getattr(sk, name), name
     assert isinstance(clf.loss_curve_, list) and isinstance(clf.loss_, float)
     assert isinstance(clf.coefs_, list) and isinstance(clf.intercepts_, list)
+
+
+def test_set_params_activation_after_fit_is_used_at_predict():
+    """scikit-learn reads ``activation`` at every prediction; so does fastmlp."""
+    from sklearn.neural_network import MLPRegressor as SkMLPRegressor
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((50, 4))
+    y = X @ [1.0, -2.0, 0.5, 0.0]
+    ours = fit_quietly(MLPRegressor(hidden_layer_sizes=(8,), max_iter=20, random_state=0), X, y)
+    theirs = fit_quietly(SkMLPRegressor(hidden_layer_sizes=(8,), max_iter=20, random_state=0),
+                         X, y)
+    for activation in ("tanh", "identity", "relu"):
+        ours.set_params(activation=activation)
+        theirs.set_params(activation=activation)
+        np.testing.assert_allclose(ours.predict(X), theirs.predict(X), rtol=1e-9, atol=1e-12)
+    ours.set_params(activation="tanh")
+    before = ours.predict(X)
+    ours.coefs_ = [c.copy() for c in ours.coefs_]  # equal copies: the same model
+    np.testing.assert_array_equal(ours.predict(X), before)

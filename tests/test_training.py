@@ -148,6 +148,24 @@ def test_early_stopping_split_is_stratified():
         np.testing.assert_array_equal(np.bincount(records[0][1], minlength=3), [12, 6, 2])
 
 
+@pytest.mark.parametrize("case", ["fewer held-out rows than classes", "one-member class"])
+def test_early_stopping_fits_what_sklearn_fits(case):
+    """Where stratification is impossible the split is unstratified, as
+    scikit-learn's for multiclass targets: both libraries fit."""
+    from sklearn.datasets import load_digits
+
+    X, y = load_digits(return_X_y=True)
+    if case == "fewer held-out rows than classes":
+        X, y = X[:60] / 16, y[:60]  # 6 held-out rows, 10 classes
+    else:
+        rows = np.r_[np.flatnonzero(y != 9)[:200], np.flatnonzero(y == 9)[:1]]
+        X, y = X[rows] / 16, y[rows]
+    params = quiet(early_stopping=True, max_iter=3, random_state=0)
+    fit_quietly(SkMLPClassifier(**params), X, y)
+    clf = fit_quietly(MLPClassifier(**params), X, y)
+    assert len(clf.validation_scores_) == clf.n_iter_ > 0
+
+
 def test_early_stopping_multilabel_and_sample_weight():
     from sklearn.datasets import make_multilabel_classification
 

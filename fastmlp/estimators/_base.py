@@ -57,15 +57,20 @@ def warn_caller(message, category=UserWarning):
 @contextmanager
 def unchanged_on_error(estimator):
     """Restore ``estimator``'s attributes if the block raises: a failed fit or
-    partial_fit leaves the estimator exactly as it was. Training never mutates
-    objects the estimator already holds (it works on copies), so a shallow copy
-    of ``__dict__`` is a complete snapshot."""
+    partial_fit leaves the estimator exactly as it was. Training mutates no
+    object the estimator already holds (it works on copies) except the lists it
+    appends epochs to, which are cut back to their length; so a shallow copy of
+    ``__dict__`` is a complete snapshot."""
     saved = dict(estimator.__dict__)
+    # lists a fit appends to in place (loss_curve_, validation_scores_): cut back
+    lengths = {name: len(value) for name, value in saved.items() if type(value) is list}
     try:
         yield
     except BaseException:
         estimator.__dict__.clear()
         estimator.__dict__.update(saved)
+        for name, length in lengths.items():
+            del saved[name][length:]
         raise
 
 
@@ -169,10 +174,14 @@ class BaseMLP(BaseEstimator, ABC):
     def _current_network(self):
         """The fitted network; rebuilt from coefs_/intercepts_ if a user replaced
         them, and then checked against the fitted attributes
-        (``layout.validate_fitted_state``). ValueError when they disagree."""
+        (``layout.validate_fitted_state``). ValueError when they disagree. Its
+        hidden activation is the current ``activation`` parameter, as
+        scikit-learn reads it at every prediction."""
         network = getattr(self, "_network", None)
         coefs, intercepts = getattr(self, "coefs_", None), getattr(self, "intercepts_", None)
         if network is not None and _are_views(coefs, intercepts, self.__dict__.get("_views")):
+            if network.activation != self.activation:  # set_params after fit
+                network.activation = self.activation  # checked by validate_network
             if getattr(self, "n_features_in_", None) != network.units[0]:  # edited
                 validate_fitted_state(self, network)
             return network
@@ -318,15 +327,22 @@ class BaseMLP(BaseEstimator, ABC):
 
     def _validation_split(self, X, Y, sample_weight):
         """Hold out ``validation_fraction`` of the rows, stratified for single-label
-        classification (scikit-learn stratifies only binary problems)."""
+        classification (scikit-learn stratifies only binary problems) where that
+        is possible: with a class of one member, or fewer held-out (or kept) rows
+        than classes, the split is scikit-learn's unstratified one, so early
+        stopping never refuses data that scikit-learn fits."""
         from sklearn.model_selection import train_test_split  # early stopping only
 
-        stratify = None
-        if is_classifier(self) and not self._label_binarizer.y_type_.startswith("multilabel"):
-            stratify = Y
         arrays = (X, Y) if sample_weight is None else (X, Y, sample_weight)
-        parts = train_test_split(*arrays, random_state=self._random_state,
-                                 test_size=self.validation_fraction, stratify=stratify)
+        split = dict(random_state=self._random_state, test_size=self.validation_fraction)
+        parts = None
+        if is_classifier(self) and not self._label_binarizer.y_type_.startswith("multilabel"):
+            try:  # a split that cannot be stratified fails before drawing from the seed
+                parts = train_test_split(*arrays, stratify=Y, **split)
+            except ValueError:
+                pass
+        if parts is None:
+            parts = train_test_split(*arrays, **split)
         X_train, X_val, Y_train, Y_val = parts[:4]
         sw_train, sw_val = (parts[4], parts[5]) if sample_weight is not None else (None, None)
         if X_val.shape[0] < 2:
@@ -364,8 +380,11 @@ class BaseMLP(BaseEstimator, ABC):
                                   batch_size)
         # rows of zero weight could fill a mini-batch: checked per epoch, before it runs
         zero_weights = sample_weight is not None and not np.all(sample_weight != 0)
-        self.loss_curve_ = list(self.loss_curve_)
-        if validation is not None:
+        # appended to in place (amortised O(1) per partial_fit call); a list of its own
+        # if the attribute was replaced by another sequence
+        if type(self.loss_curve_) is not list:
+            self.loss_curve_ = list(self.loss_curve_)
+        if validation is not None and type(self.validation_scores_) is not list:
             self.validation_scores_ = list(self.validation_scores_)
         sample_idx = np.arange(n_samples, dtype=np.int64)
         diverged = False
