@@ -28,6 +28,7 @@ import math
 import os
 import re
 import secrets
+import stat
 import struct
 import zipfile
 import zlib
@@ -74,8 +75,10 @@ def save(model, path):
         A fitted fastmlp estimator.
     path : str, os.PathLike or binary file object
         Where to write. A path is written through a temporary file in the
-        same folder and renamed at the end, so a failed save leaves an
-        existing file untouched. Any name works; ``.fastmlp`` is a good suffix.
+        same folder, flushed to disk and renamed at the end, so a failed or
+        interrupted save leaves an existing file untouched. Replacing a file
+        keeps its permissions (and owner where allowed); a symbolic link is
+        followed and kept. Any name works; ``.fastmlp`` is a good suffix.
 
     Raises
     ------
@@ -101,19 +104,61 @@ def save(model, path):
     if hasattr(path, "write"):
         _write_zip(path, members)
         return
-    path = os.fspath(path)
-    folder, name = os.path.split(os.path.abspath(path))
+    _replace_file(os.fspath(path), lambda f: _write_zip(f, members))
+
+
+def _replace_file(path, write):
+    """Write a file through ``write(f)`` into a temporary file beside ``path`` and
+    rename it over ``path`` in one step.
+
+    A symbolic link at ``path`` is followed: its target is replaced and the
+    link kept. A replaced file's permission bits (and owner and group, where
+    this process may set them) carry over; a new file gets 0o666 less the
+    umask. The data, then the folder's entry, are flushed to disk (fsync) so a
+    crash leaves the old file or the new one, never an empty one. An error or
+    Ctrl-C removes the temporary file; a killed process or a power loss can
+    leave one behind, named ``.NAME.<hex>.tmp``.
+    """
+    target = os.path.realpath(path)
+    folder, name = os.path.split(target)
+    try:
+        replaced = os.stat(target)
+    except FileNotFoundError:
+        replaced = None
     tmp = os.path.join(folder, f".{name}.{secrets.token_hex(6)}.tmp")
-    # created like any new file (mode 0o666 less the umask), then renamed over path
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0),
                  0o666)
     try:
         with os.fdopen(fd, "wb") as f:
-            _write_zip(f, members)
-        os.replace(tmp, path)
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        if replaced is not None:
+            os.chmod(tmp, stat.S_IMODE(replaced.st_mode))
+            if hasattr(os, "chown"):
+                try:
+                    os.chown(tmp, replaced.st_uid, replaced.st_gid)
+                except PermissionError:  # another user's file: keep ours
+                    pass
+        os.replace(tmp, target)
     except BaseException:
         os.unlink(tmp)
         raise
+    _fsync_folder(folder)
+
+
+def _fsync_folder(folder):
+    """Flush a folder's entries to disk (where the system allows opening one)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:  # e.g. Windows
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def load(path, *, device=None):

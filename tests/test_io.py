@@ -136,6 +136,44 @@ def test_saved_file_has_the_usual_permissions(tmp_path):
     assert os.listdir(tmp_path) == [path.name]
 
 
+@pytest.mark.skipif(not hasattr(os, "symlink") or os.name == "nt", reason="POSIX file modes")
+def test_save_keeps_the_mode_and_the_link_of_what_it_replaces(tmp_path):
+    model, X, _ = fitted("binary-adam")
+    private = tmp_path / "private.fastmlp"
+    private.write_bytes(b"old")
+    private.chmod(0o600)
+    fastmlp.save(model, private)
+    assert (private.stat().st_mode & 0o777) == 0o600
+    target = tmp_path / "models" / "current.fastmlp"
+    target.parent.mkdir()
+    target.write_bytes(b"old")
+    link = tmp_path / "link.fastmlp"
+    link.symlink_to(target)
+    fastmlp.save(model, link)
+    assert link.is_symlink() and os.readlink(link) == str(target)
+    np.testing.assert_array_equal(fastmlp.load(target).predict(X), model.predict(X))
+    assert sorted(os.listdir(target.parent)) == ["current.fastmlp"]  # no temporary left
+
+
+def test_save_flushes_data_and_folder_and_cleans_up_on_ctrl_c(tmp_path, monkeypatch):
+    model, _, _ = fitted("binary-adam")
+    synced = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: synced.append(fd) or real_fsync(fd))
+    path = saved(model, tmp_path)
+    assert len(synced) >= 2  # the new file's data, then the folder's entry
+    before = path.read_bytes()
+
+    def interrupted(f, members):
+        f.write(b"partial")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(fastmlp.io, "_write_zip", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        fastmlp.save(model, path)
+    assert path.read_bytes() == before and os.listdir(tmp_path) == [path.name]
+
+
 def test_file_holds_plain_arrays_only(tmp_path):
     model, _, _ = fitted("multiclass-str-sgd")
     path = saved(model, tmp_path)
