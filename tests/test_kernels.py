@@ -450,7 +450,7 @@ def epoch_case(rng, hidden_code, loss_code, dtype, sparse, weighted, n=29):
 
 
 def check_run_epoch(units, X, Y, params, sw, order, contiguous, batch_size, hidden_code,
-                    loss_code, dtype, solver, path, n_epochs=2):
+                    loss_code, dtype, solver, path, n_epochs=2, momentum=(0.9, True)):
     sparse = sp.issparse(X)
     n = X.shape[0]
     alpha = 0.01
@@ -461,7 +461,7 @@ def check_run_epoch(units, X, Y, params, sw, order, contiguous, batch_size, hidd
         hyper = (0.01, 0.0, 0.0, 0.9, 0.999, 1e-8 if dtype == np.float64 else 1e-3)
         state = np.zeros((2, params.size), dtype=dtype)
     else:
-        hyper = (0.05, 0.9, 1.0, 0.9, 0.999, 1e-8)
+        hyper = (0.05, momentum[0], momentum[1], 0.9, 0.999, 1e-8)
         state = np.zeros((1, params.size), dtype=dtype)
     step = np.zeros(1, dtype=np.int64)
     _, sc = scratch(units, batch_size, units[0], dtype, sparse)
@@ -482,8 +482,10 @@ def check_run_epoch(units, X, Y, params, sw, order, contiguous, batch_size, hidd
         assert np.isfinite(got)
         assert_close(got, exp_acc, dtype, err_msg="accumulated loss")
         assert_close(kparams, exp_params, dtype, err_msg="parameters")
-        for k, s in enumerate(exp_state):
-            assert_close(state[k], s, dtype, err_msg=f"optimizer state row {k}")
+        # sgd without momentum never reads its velocity: the per-sample path keeps none
+        if not (solver == ref.SGD and momentum[0] == 0):
+            for k, s in enumerate(exp_state):
+                assert_close(state[k], s, dtype, err_msg=f"optimizer state row {k}")
         assert step[0] == exp_step
     assert kparams.dtype == dtype
     assert not np.allclose(kparams, params)  # training moved the parameters
@@ -529,6 +531,38 @@ def test_run_epoch_layouts(dtype, sparse, contiguous, batch_size, weighted, solv
     order = rng.permutation(X.shape[0]).astype(np.int64)
     check_run_epoch(units, X, Y, params, sw, order, contiguous, batch_size, ref.TANH,
                     loss_code, dtype, solver, path)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
+@pytest.mark.parametrize("momentum", [(0.0, False), (0.9, False), (0.9, True)],
+                         ids=["plain", "classic", "nesterov"])
+@pytest.mark.parametrize("batch_size", [1, 7], ids=["batch1", "batch7"])
+@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
+@pytest.mark.parametrize("path", PATHS)
+def test_run_epoch_sgd_momentum_variants(dtype, momentum, batch_size, weighted, path):
+    """sgd without momentum (its own per-sample kernel), with classic and with
+    Nesterov momentum, each with the L2 term, against the twin."""
+    rng = np.random.default_rng(17)
+    units, X, Y, params, sw = epoch_case(rng, ref.RELU, ref.SQUARED_ERROR, dtype, False,
+                                         weighted)
+    order = rng.permutation(X.shape[0]).astype(np.int64)
+    check_run_epoch(units, X, Y, params, sw, order, False, batch_size, ref.RELU,
+                    ref.SQUARED_ERROR, dtype, ref.SGD, path, momentum=momentum)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
+@pytest.mark.parametrize("hidden_name, hidden_code", HIDDEN, ids=HIDDEN_IDS)
+@pytest.mark.parametrize("loss_code", LOSSES, ids=LOSS_IDS)
+def test_predict_rows(dtype, hidden_name, hidden_code, loss_code):
+    """The latency path (plain loops over a few dense rows) against the twin."""
+    rng = np.random.default_rng(18)
+    units = [6, 5, 4, n_outputs_for(loss_code)]
+    X = np.ascontiguousarray(make_X(rng, 9, units[0], dtype))
+    params = make_params(rng, units, dtype)
+    out_code = ref.OUTPUT_OF_LOSS[loss_code]
+    got = prediction.predict_rows(X, network_args(params, units, hidden_code, out_code))
+    assert got.dtype == dtype
+    assert_close(got, ref.predict(X, params, units, hidden_code, out_code), dtype)
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
