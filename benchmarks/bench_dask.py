@@ -83,8 +83,9 @@ class WorkerFit:
         dask_scaling.fit_seconds(self.X[:100], self.y[:100], 0)
 
     def teardown(self):
-        self.client.close()
-        self.cluster.close()
+        if hasattr(self, "client"):  # setup skipped: nothing was started
+            self.client.close()
+            self.cluster.close()
 
     def _in_worker(self, seed):
         return self.client.submit(dask_scaling.fit_seconds, *self.remote, seed,

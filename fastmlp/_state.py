@@ -78,24 +78,20 @@ def skops_trusted_types(model=None):
     Parameters
     ----------
     model : MLPClassifier or MLPRegressor, optional
-        A fitted model: only its own types are listed. Default: every type any
-        fastmlp model may contain.
+        A fitted model: its class is listed. Default: both estimator classes.
+        Nothing else of fastmlp needs trusting: the estimators store their
+        network and optimizer as plain arrays, numbers and strings.
 
     Returns
     -------
     list of str
     """
-    from . import solvers
 
     def name(cls):
         return f"{cls.__module__}.{cls.__qualname__}"
 
-    if model is None:
-        classes = [*ESTIMATORS.values(), Network, solvers.StochasticOptimizer]
-    else:
-        classes = [type(model), type(model._network)]
-        if getattr(model, "_optimizer", None) is not None:
-            classes.append(type(model._optimizer))
+    # the estimators hand their network and optimizer to skops as plain data
+    classes = list(ESTIMATORS.values()) if model is None else [type(model)]
     return [name(cls) for cls in classes]
 
 

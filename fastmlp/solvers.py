@@ -56,6 +56,13 @@ class StochasticOptimizer:
         self.state = np.zeros((kind.state_rows, n_params), dtype=dtype)
         self.step = np.zeros(1, dtype=np.int64)
 
+    def __getstate__(self):
+        """Plain data: names, numbers and the state and step arrays."""
+        return dict(self.__dict__)
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+
     def hyper(self):
         """The current hyperparameters as the kernels read them (``Hyper``)."""
         return Hyper(learning_rate=float(self.learning_rate), momentum=float(self.momentum),

@@ -16,8 +16,6 @@ sio = pytest.importorskip("skops.io")
 TYPES = {
     "classifier": "fastmlp.estimators.classifier.MLPClassifier",
     "regressor": "fastmlp.estimators.regressor.MLPRegressor",
-    "network": "fastmlp.network.Network",
-    "optimizer": "fastmlp.solvers.StochasticOptimizer",
 }
 
 
@@ -49,10 +47,9 @@ def test_skops_round_trip(kind, tmp_path):
 def test_trusted_type_names():
     assert skops_trusted_types() == list(TYPES.values())
     model, _, _ = fitted("binary-lbfgs-f32")
-    assert skops_trusted_types(model) == [TYPES["classifier"], TYPES["network"]]
+    assert skops_trusted_types(model) == [TYPES["classifier"]]
     model, _, _ = fitted("regressor-adam")
-    assert skops_trusted_types(model) == [TYPES["regressor"], TYPES["network"],
-                                          TYPES["optimizer"]]
+    assert skops_trusted_types(model) == [TYPES["regressor"]]
 
 
 def test_skops_refuses_untrusted_fastmlp_types(tmp_path):

@@ -27,6 +27,7 @@ from ..solvers import StochasticOptimizer, check_lbfgs_result, minimize_lbfgs
 from ._memory import check_fit_memory
 
 _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+_PLAIN = "__plain__"  # key naming the class of a pickled network / optimizer dict
 
 _NON_FINITE_MESSAGE = (
     "Solver produced non-finite parameter weights. The input data may"
@@ -204,6 +205,11 @@ class BaseMLP(BaseEstimator, ABC):
         if _are_views(state.get("coefs_"), state.get("intercepts_"), views):
             # Views are rebuilt on load; pickling them would store parameters twice.
             del state["coefs_"], state["intercepts_"]
+        # the network and optimizer as plain dicts of arrays, numbers and strings:
+        # skops then needs to trust the estimator class alone
+        for name, cls in (("_network", Network), ("_optimizer", StochasticOptimizer)):
+            if type(state.get(name)) is cls:
+                state[name] = {_PLAIN: cls.__name__, **state[name].__getstate__()}
         return state
 
     def __setstate__(self, state):
@@ -211,6 +217,12 @@ class BaseMLP(BaseEstimator, ABC):
         (ValueError naming the inconsistent attribute)."""
         # models pickled before ``init`` existed were all initialised this way
         state = {"init": "glorot_uniform", **state}
+        for name, cls in (("_network", Network), ("_optimizer", StochasticOptimizer)):
+            plain = state.get(name)
+            if isinstance(plain, dict) and plain.get(_PLAIN) == cls.__name__:
+                rebuilt = cls.__new__(cls)
+                rebuilt.__setstate__({k: v for k, v in plain.items() if k != _PLAIN})
+                state[name] = rebuilt
         super().__setstate__(state)
         if "_network" in state and "coefs_" not in state and "intercepts_" not in state:
             self._set_network(self._network)
