@@ -112,12 +112,17 @@ def test_bad_values_raise_and_change_nothing(cancer, param, value, allowed):
         clf.fit(X_train, y_train)
     before = [a.copy() for a in clf.coefs_ + clf.intercepts_]
     proba = clf.predict_proba(X_test)
+    original = clf.get_params()[param]
     clf.set_params(**{param: value})
     with pytest.raises(InvalidParameterError,
                        match=f"'{param}' parameter .* must be a str among .*{allowed}"):
         clf.fit(X_train, y_train)
     for a, b in zip(clf.coefs_ + clf.intercepts_, before, strict=True):
         np.testing.assert_array_equal(a, b)
+    if param == "activation":  # read at predict, as scikit-learn reads it
+        with pytest.raises(ValueError, match="activation must be one of"):
+            clf.predict_proba(X_test)
+    clf.set_params(**{param: original})
     np.testing.assert_array_equal(clf.predict_proba(X_test), proba)
 
 
