@@ -38,27 +38,35 @@ def entry_data(data, name):
     return start, start + info.compress_size
 
 
-def mutate_header(data, rng):
-    """The file rewritten with one header value replaced by an odd one (valid CRCs)."""
+def with_header_text(data, edit):
+    """The file with its header JSON text passed through ``edit`` (valid CRCs)."""
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
         members = {info.filename: archive.read(info) for info in archive.infolist()}
-    raw = np.load(io.BytesIO(members["header.npy"]))
-    header = json.loads(raw.tobytes())
-    odd = [[], {}, None, True, -1, 2**63, 10**30, 1e308, float("nan"), "x", [[[[]]]],
-           {"a": [1, {"b": 2}]}]
-    section = rng.choice(sorted(k for k, v in header.items() if isinstance(v, dict)) + [""])
-    target = header if section == "" else header[section]
-    key = rng.choice(sorted(target))
-    target[key] = odd[rng.integers(len(odd))]
-    text = json.dumps(header).encode()
+    text = edit(np.load(io.BytesIO(members["header.npy"])).tobytes().decode())
     out = io.BytesIO()
-    np.save(out, np.frombuffer(text, dtype=np.uint8))
+    np.save(out, np.frombuffer(text.encode(), dtype=np.uint8))
     members["header.npy"] = out.getvalue()
     result = io.BytesIO()
     with zipfile.ZipFile(result, "w") as archive:
         for name, content in members.items():
             archive.writestr(name, content)
     return result.getvalue()
+
+
+def mutate_header(data, rng):
+    """The file rewritten with one header value replaced by an odd one (valid CRCs)."""
+    odd = [[], {}, None, True, -1, 2**63, 10**30, 1e308, float("nan"), "x", [[[[]]]],
+           {"a": [1, {"b": 2}]}]
+
+    def edit(text):
+        header = json.loads(text)
+        sections = sorted(k for k, v in header.items() if isinstance(v, dict))
+        section = rng.choice(sections + [""])
+        target = header if section == "" else header[section]
+        target[rng.choice(sorted(target))] = odd[rng.integers(len(odd))]
+        return json.dumps(header)
+
+    return with_header_text(data, edit)
 
 
 def corrupt(data, kind, rng):
@@ -108,21 +116,6 @@ def test_corruptions_raise_value_error_or_load_unchanged(model_file, request):
     assert sum(outcomes.values()) == count
     for kind in KINDS[:6]:  # every byte-level kind is caught at least once
         assert outcomes.get((kind, "ValueError"), 0) > 0, kind
-
-
-def with_header_text(data, edit):
-    """The file with its header JSON text passed through ``edit`` (valid CRCs)."""
-    with zipfile.ZipFile(io.BytesIO(data)) as archive:
-        members = {info.filename: archive.read(info) for info in archive.infolist()}
-    text = edit(np.load(io.BytesIO(members["header.npy"])).tobytes().decode())
-    out = io.BytesIO()
-    np.save(out, np.frombuffer(text.encode(), dtype=np.uint8))
-    members["header.npy"] = out.getvalue()
-    result = io.BytesIO()
-    with zipfile.ZipFile(result, "w") as archive:
-        for name, content in members.items():
-            archive.writestr(name, content)
-    return result.getvalue()
 
 
 def set_value(section, key, value):
