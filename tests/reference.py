@@ -50,6 +50,8 @@ OUTPUT_OF_LOSS = {kind.code: spec.ACTIVATIONS[kind.output].code for kind in spec
 """Canonical output activation code of each loss code."""
 STOCHASTIC = {name: spec.SOLVERS[name].code for name in spec.STOCHASTIC_SOLVERS}
 """Stochastic solver name -> code: the test grids' optimizers."""
+STATE_ROWS = {kind.code: kind.state_rows for kind in spec.SOLVERS.values()}
+"""Solver code -> rows of optimizer state."""
 
 
 # ----------------------------------------------------------------- layout

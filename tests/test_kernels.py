@@ -7,7 +7,7 @@ import pytest
 import scipy.sparse as sp
 from numba import njit
 
-from fastmlp import config, spec
+from fastmlp import config
 from fastmlp.kernels import (
     activations,
     layers,
@@ -44,11 +44,6 @@ HIDDEN_IDS = list(ref.HIDDEN_ACTIVATIONS)
 LOSSES = ref.LOSS_CODES
 LOSS_IDS = [ref.LOSS_NAMES[c] for c in LOSSES]
 DTYPE_IDS = ["float64", "float32"]
-
-
-def state_rows(code):
-    """Optimizer state rows of the solver ``code`` (``spec.SOLVERS``)."""
-    return next(kind.state_rows for kind in spec.SOLVERS.values() if kind.code == code)
 
 
 # ------------------------------------------------------------------ scalar
@@ -417,7 +412,7 @@ def test_finish_and_step(dtype, solver, nesterov):
     n_coef = ref.n_coef_of(units)
     params = make_params(rng, units, dtype)
     grad = rng.standard_normal(params.shape).astype(dtype)
-    state = (0.1 * rng.standard_normal((state_rows(solver), params.size))).astype(dtype)
+    state = (0.1 * rng.standard_normal((ref.STATE_ROWS[solver], params.size))).astype(dtype)
     if solver == ref.ADAM:
         state[1] = np.abs(state[1])
     bundle = solver_args(solver, (0.03, 0.7, nesterov, 0.8, 0.95, 1e-3), state, None)
@@ -608,7 +603,7 @@ def test_run_epoch_nonfinite_returns_nan(solver, path, batch_size, case):
         params[ref.layout(units)[2][-1]] = -1000.0  # output intercepts: exp(-1000) == 0
         lr = 1e-3
     _, sc = scratch(units, batch_size, units[0], np.float64, False)
-    state = np.zeros((state_rows(solver), params.size))
+    state = np.zeros((ref.STATE_ROWS[solver], params.size))
     args = (input_args(X, np.float64), targets_args(Y, None),
             Batches(np.arange(X.shape[0]), True, batch_size),
             network_args(params, units, ref.RELU, ref.OUTPUT_OF_LOSS[loss_code]),

@@ -356,8 +356,7 @@ def run_finish_and_step(dtype, solver_name, rng):
     bundle_hyper = Hyper(*hyper[:2], bool(nesterov), *hyper[3:])
     params = random(rng, n_params, dtype)
     grad = random(rng, n_params, dtype)
-    rows = next(kind.state_rows for kind in spec.SOLVERS.values() if kind.code == code)
-    state = [random(rng, n_params, dtype) for _ in range(max(1, rows))]
+    state = [random(rng, n_params, dtype) for _ in range(max(1, ref.STATE_ROWS[code]))]
     if code == ref.ADAM:
         state[1] = np.abs(state[1])
     # the step size as the backend computes it: on the host, counting update `step`
