@@ -240,6 +240,7 @@ def export_state(model):
     if kind is None:
         raise TypeError(f"model must be a fastmlp MLPClassifier or MLPRegressor, got "
                         f"{type(model).__module__}.{type(model).__qualname__}.")
+    model = model._published()  # one model, even while a fit runs in another thread
     check_is_fitted(model, "coefs_")
     arrays = {}
     params = model.get_params(deep=False)

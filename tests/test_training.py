@@ -104,27 +104,28 @@ def test_keyboard_interrupt_keeps_epochs_done(solver, classification_data, monke
 
 
 # ========================================================== early stopping
-def record_validation(est):
-    """Wrap ``_score`` to record (parameters, validation y, score) per epoch."""
+def record_validation(est, monkeypatch):
+    """Wrap ``est``'s class's ``_score`` to record (parameters, validation y,
+    score) per epoch (of the draft a fit trains, which holds the parameters)."""
     records = []
-    original = est._score
+    original = type(est)._score
 
-    def recording_score(X, y, sample_weight=None):
-        score = original(X, y, sample_weight=sample_weight)
-        records.append((flat(est).copy(), np.array(y), score))
+    def recording_score(model, X, y, sample_weight=None):
+        score = original(model, X, y, sample_weight=sample_weight)
+        records.append((flat(model).copy(), np.array(y), score))
         return score
 
-    est._score = recording_score
+    monkeypatch.setattr(type(est), "_score", recording_score)
     return records
 
 
 @pytest.mark.parametrize("Est", ESTIMATORS, ids=EST_IDS)
 @pytest.mark.parametrize("solver", ["sgd", "adam"])
-def test_early_stopping_restores_best_weights(Est, solver, multiclass_data):
+def test_early_stopping_restores_best_weights(Est, solver, multiclass_data, monkeypatch):
     X, y = multiclass_data
     est = Est(**quiet(solver=solver, early_stopping=True, max_iter=60, n_iter_no_change=3,
                       validation_fraction=0.2, learning_rate_init=0.05))
-    records = record_validation(est)
+    records = record_validation(est, monkeypatch)
     fit_quietly(est, X, y)
     scores = [r[2] for r in records]
     assert est.validation_scores_ == scores
@@ -137,13 +138,13 @@ def test_early_stopping_restores_best_weights(Est, solver, multiclass_data):
     assert len(records[0][1]) == 18  # 20% of 90 rows held out
 
 
-def test_early_stopping_split_is_stratified():
+def test_early_stopping_split_is_stratified(monkeypatch):
     rng = np.random.default_rng(4)
     y = np.repeat([0, 1, 2], [120, 60, 20])
     X = rng.standard_normal((200, 4)) + y[:, None]
     for seed in range(3):
         clf = MLPClassifier(**quiet(early_stopping=True, max_iter=2, random_state=seed))
-        records = record_validation(clf)
+        records = record_validation(clf, monkeypatch)
         fit_quietly(clf, X, y)
         np.testing.assert_array_equal(np.bincount(records[0][1], minlength=3), [12, 6, 2])
 

@@ -56,23 +56,31 @@ def warn_caller(message, category=UserWarning):
 
 
 @contextmanager
-def unchanged_on_error(estimator):
-    """Restore ``estimator``'s attributes if the block raises: a failed fit or
-    partial_fit leaves the estimator exactly as it was. Training mutates no
-    object the estimator already holds (it works on copies) except the lists it
-    appends epochs to, which are cut back to their length; so a shallow copy of
-    ``__dict__`` is a complete snapshot."""
-    saved = dict(estimator.__dict__)
+def trained_as_draft(estimator):
+    """Train a draft of ``estimator`` and publish it in one step.
+
+    Yields the draft: an object of the estimator's class holding a shallow copy
+    of its attributes. Training works on the draft alone and mutates no object
+    the estimator already holds (it works on copies), except the lists it
+    appends epochs to. When the block ends, the draft's attribute dict becomes
+    the estimator's in one assignment, so a prediction running meanwhile in
+    another thread (which reads one attribute dict throughout, see
+    ``BaseMLP._published``) uses the whole old model or the whole new one. If
+    the block raises, nothing is published and the appended lists are cut back:
+    a failed fit or partial_fit leaves the estimator exactly as it was.
+    """
+    draft = object.__new__(type(estimator))
+    draft.__dict__ = dict(estimator.__dict__)
     # lists a fit appends to in place (loss_curve_, validation_scores_): cut back
-    lengths = {name: len(value) for name, value in saved.items() if type(value) is list}
+    lengths = {id(value): (value, len(value)) for value in draft.__dict__.values()
+               if type(value) is list}
     try:
-        yield
+        yield draft
     except BaseException:
-        estimator.__dict__.clear()
-        estimator.__dict__.update(saved)
-        for name, length in lengths.items():
-            del saved[name][length:]
+        for value, length in lengths.values():
+            del value[length:]
         raise
+    estimator.__dict__ = draft.__dict__
 
 
 def _check_batch_weights(sample_weight, order, batch_size):
@@ -511,6 +519,15 @@ class BaseMLP(BaseEstimator, ABC):
             self.best_loss_ = self.loss_curve_[-1]
 
     # ------------------------------------------------------------- predict
+    def _published(self):
+        """The model as last published by a fit: an object of this class that
+        reads the attribute dict this estimator holds now, and keeps it when a
+        fit running in another thread publishes a new one (``trained_as_draft``).
+        Prediction reads everything from it, so it never mixes two models."""
+        model = object.__new__(type(self))
+        model.__dict__ = self.__dict__
+        return model
+
     def _forward(self, X, check_input=True):
         """Output-layer activations for X, shape (n_samples, n_outputs)."""
         if check_input:
@@ -575,8 +592,9 @@ class BaseMLP(BaseEstimator, ABC):
         self : object
             Returns a trained MLP model.
         """
-        with unchanged_on_error(self):
-            return self._fit(X, y, sample_weight=sample_weight, incremental=False)
+        with trained_as_draft(self) as draft:
+            draft._fit(X, y, sample_weight=sample_weight, incremental=False)
+        return self
 
 
 def _choices(names):

@@ -10,7 +10,7 @@ from sklearn.utils.multiclass import type_of_target, unique_labels
 from sklearn.utils.validation import validate_data
 
 from .. import spec
-from ._base import _ATTRIBUTES_DOC, _PARAMETERS_DOC, BaseMLP, unchanged_on_error
+from ._base import _ATTRIBUTES_DOC, _PARAMETERS_DOC, BaseMLP, trained_as_draft
 
 
 class MLPClassifier(ClassifierMixin, BaseMLP):
@@ -104,8 +104,9 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         y : ndarray, shape (n_samples,) or (n_samples, n_classes)
             The predicted classes.
         """
-        self._check_is_fitted()
-        return self._predict(X)
+        model = self._published()
+        model._check_is_fitted()
+        return model._predict(X)
 
     def _predict(self, X, check_input=True):
         y_pred = self._forward(X, check_input=check_input)
@@ -144,14 +145,15 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         self : object
             Trained MLP model.
         """
-        with unchanged_on_error(self):
-            if _first_partial_fit_call(self, classes):
-                self._label_binarizer = LabelBinarizer()
+        with trained_as_draft(self) as draft:
+            if _first_partial_fit_call(draft, classes):
+                draft._label_binarizer = LabelBinarizer()
                 if type_of_target(y).startswith("multilabel"):
-                    self._label_binarizer.fit(y)
+                    draft._label_binarizer.fit(y)
                 else:
-                    self._label_binarizer.fit(classes)
-            return self._fit(X, y, sample_weight=sample_weight, incremental=True)
+                    draft._label_binarizer.fit(classes)
+            draft._fit(X, y, sample_weight=sample_weight, incremental=True)
+        return self
 
     def predict_log_proba(self, X):
         """Log of the probability estimates, ``log(predict_proba(X))``.
@@ -182,9 +184,10 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         y_prob : ndarray of shape (n_samples, n_classes)
             Probability of each class, in the order of ``classes_``.
         """
-        self._check_is_fitted()
-        y_pred = self._forward(X)
-        if self.n_outputs_ == 1:
+        model = self._published()
+        model._check_is_fitted()
+        y_pred = model._forward(X)
+        if model.n_outputs_ == 1:
             y_pred = y_pred.ravel()
         if y_pred.ndim == 1:
             proba = np.empty((y_pred.shape[0], 2), dtype=y_pred.dtype)

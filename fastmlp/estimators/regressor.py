@@ -9,7 +9,7 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import validate_data
 
 from .. import spec
-from ._base import _ATTRIBUTES_DOC, _PARAMETERS_DOC, BaseMLP, _choices, unchanged_on_error
+from ._base import _ATTRIBUTES_DOC, _PARAMETERS_DOC, BaseMLP, _choices, trained_as_draft
 
 _LOSSES = {kind.param: kind for kind in spec.losses_of("regressor")}
 
@@ -94,8 +94,9 @@ class MLPRegressor(RegressorMixin, BaseMLP):
         y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
             The predicted values.
         """
-        self._check_is_fitted()
-        return self._predict(X)
+        model = self._published()
+        model._check_is_fitted()
+        return model._predict(X)
 
     def _predict(self, X, check_input=True):
         y_pred = self._forward(X, check_input=check_input)
@@ -130,5 +131,6 @@ class MLPRegressor(RegressorMixin, BaseMLP):
         self : object
             Trained MLP model.
         """
-        with unchanged_on_error(self):
-            return self._fit(X, y, sample_weight=sample_weight, incremental=True)
+        with trained_as_draft(self) as draft:
+            draft._fit(X, y, sample_weight=sample_weight, incremental=True)
+        return self
