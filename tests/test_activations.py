@@ -3,7 +3,8 @@
 Kernel-level checks (every activation against its NumPy twin, finite-difference
 gradients, CPU against CUDA) run with the other kernel tests, which loop over
 ``reference.HIDDEN_ACTIVATIONS``; here: parameters, initial weights,
-persistence, and the tutorial network against the same network in PyTorch.
+persistence, and against PyTorch (when installed; CI installs its CPU build):
+one SGD step of every activation and loss, and the tutorial network's accuracy.
 """
 
 import pickle
@@ -18,8 +19,10 @@ from sklearn.model_selection import GridSearchCV, train_test_split
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils._param_validation import InvalidParameterError
 
-from fastmlp import MLPClassifier, MLPRegressor
+from fastmlp import MLPClassifier, MLPRegressor, spec
 from fastmlp.network import Network
+
+from optional import optional
 
 NEW_ACTIVATIONS = ["elu", "leaky_relu", "gelu", "softplus", "silu"]
 INITS = ["glorot_uniform", "he_normal", "he_uniform", "lecun_normal"]
@@ -173,7 +176,7 @@ def _tutorial_network(**params):
 def test_tutorial_network_matches_pytorch(cancer):
     """The same network, initial weights, data order and optimizer in PyTorch
     reaches the same test accuracy (within 1 point)."""
-    torch = pytest.importorskip("torch")
+    torch = optional("torch")
     X_train, X_test, y_train, y_test = cancer
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
@@ -205,3 +208,62 @@ def test_tutorial_network_matches_pytorch(cancer):
     torch_acc = float(np.mean((logits > 0) == y_test))
     assert torch_acc > 0.93
     assert abs(ours_acc - torch_acc) <= 0.01
+
+
+def _torch_activation(torch, name):
+    """PyTorch's function of each hidden activation, with its default constants."""
+    F = torch.nn.functional
+    return {"identity": lambda z: z, "logistic": torch.sigmoid, "tanh": torch.tanh,
+            "relu": F.relu, "elu": F.elu, "leaky_relu": F.leaky_relu, "gelu": F.gelu,
+            "softplus": F.softplus, "silu": F.silu}[name]
+
+
+@pytest.mark.parametrize("task", ["regression", "binary", "multiclass"])
+@pytest.mark.parametrize("activation", spec.HIDDEN_ACTIVATIONS)
+def test_one_sgd_step_matches_pytorch(activation, task):
+    """From the same weights, one full-batch SGD step (with L2 penalty) gives the
+    weights PyTorch's autograd gives for the same network and loss: the
+    activations' values, derivatives and constants are PyTorch's."""
+    torch = optional("torch")
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((40, 5))
+    units, lr, alpha = [5, 7, 6], 0.1, 0.01
+    if task == "regression":
+        y = rng.standard_normal(40)
+        est = MLPRegressor(hidden_layer_sizes=(7, 6))
+    else:
+        y = rng.integers(0, 2 if task == "binary" else 3, 40)
+        est = MLPClassifier(hidden_layer_sizes=(7, 6))
+    est.set_params(activation=activation, solver="sgd", momentum=0.0, alpha=alpha,
+                   learning_rate_init=lr, batch_size=40, shuffle=False, max_iter=1,
+                   random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est.fit(X, y)  # the architecture; then weights of our choosing
+    sizes = units + [est.coefs_[-1].shape[1]]
+    coefs = [rng.standard_normal((m, n)) for m, n in zip(sizes[:-1], sizes[1:], strict=True)]
+    intercepts = [rng.standard_normal(n) for n in sizes[1:]]
+    est.coefs_, est.intercepts_ = [c.copy() for c in coefs], [b.copy() for b in intercepts]
+    est.partial_fit(X, y)
+
+    f = _torch_activation(torch, activation)
+    W = [torch.tensor(c, requires_grad=True) for c in coefs]
+    b = [torch.tensor(v, requires_grad=True) for v in intercepts]
+    a = torch.from_numpy(X)
+    for i in range(len(W)):
+        a = a @ W[i] + b[i]
+        if i < len(W) - 1:
+            a = f(a)
+    F = torch.nn.functional
+    if task == "regression":  # scikit-learn's squared error: half the mean square
+        loss = 0.5 * torch.mean((a.ravel() - torch.from_numpy(y)) ** 2)
+    elif task == "binary":
+        loss = F.binary_cross_entropy_with_logits(a.ravel(), torch.from_numpy(y * 1.0))
+    else:
+        loss = F.cross_entropy(a, torch.from_numpy(y))
+    # scikit-learn's L2 term: alpha / (2 n) times the squared weights (not biases)
+    loss = loss + alpha / (2 * len(X)) * sum((w ** 2).sum() for w in W)
+    loss.backward()
+    for ours, theirs, grad in zip(est.coefs_ + est.intercepts_, coefs + intercepts,
+                                  [w.grad for w in W] + [v.grad for v in b], strict=True):
+        np.testing.assert_allclose(ours, theirs - lr * grad.numpy(), rtol=0, atol=1e-13)

@@ -10,9 +10,11 @@ import warnings
 import numpy as np
 import pytest
 
-pytest.importorskip("dask")
-pytest.importorskip("distributed")
-pytest.importorskip("dask_ml")
+from optional import optional
+
+optional("dask")
+optional("distributed")
+optional("dask_ml")
 
 import dask  # noqa: E402
 import dask.array as da  # noqa: E402
@@ -181,7 +183,7 @@ def test_fit_blocks_starts_afresh_unless_warm_start():
 
 
 def test_fit_blocks_on_a_dask_dataframe_matches_the_array():
-    dd = pytest.importorskip("dask.dataframe")
+    dd = optional("dask.dataframe")
     X, y = blobs()
     names = [f"f{i}" for i in range(X.shape[1])]
     X_df, y_s = dd.from_dask_array(X, columns=names), dd.from_dask_array(y)

@@ -16,6 +16,7 @@ from sklearn.neural_network import MLPRegressor as SkMLPRegressor
 from fastmlp import MLPClassifier, MLPRegressor
 
 from estimator_helpers import EST_IDS, ESTIMATORS, SOLVERS, fit_quietly, flat, quiet
+from optional import optional
 
 
 # ================================================================== dtypes
@@ -75,7 +76,7 @@ def test_sparse_array_input(classification_data):
 # ================================================================== pandas
 @pytest.mark.parametrize("Est", ESTIMATORS, ids=EST_IDS)
 def test_dataframe_feature_names(Est, classification_data):
-    pd = pytest.importorskip("pandas")
+    pd = optional("pandas")
     X, y = classification_data
     columns = [f"f{i}" for i in range(X.shape[1])]
     df = pd.DataFrame(X, columns=columns)
@@ -97,7 +98,7 @@ def test_dataframe_feature_names(Est, classification_data):
 
 
 def test_dataframe_early_stopping_no_feature_name_warning(classification_data):
-    pd = pytest.importorskip("pandas")
+    pd = optional("pandas")
     X, y = classification_data
     df = pd.DataFrame(X, columns=[f"f{i}" for i in range(X.shape[1])])
     with warnings.catch_warnings():

@@ -21,6 +21,7 @@ import fastmlp
 from fastmlp import MLPClassifier, MLPRegressor
 
 from io_helpers import KINDS, assert_same_model, assert_views_of_one_vector, fitted
+from optional import optional
 
 
 def saved(model, tmp_path, name="model.fastmlp"):
@@ -97,7 +98,7 @@ def test_partial_fit_classifier_round_trip(multilabel, tmp_path):
 
 
 def test_feature_names_and_object_labels_round_trip(tmp_path):
-    pd = pytest.importorskip("pandas")
+    pd = optional("pandas")
     X = pd.DataFrame(np.random.default_rng(0).standard_normal((40, 3)),
                      columns=["height", "width", "depth"])
     y = pd.Series(np.where(X["height"] > 0, "tall", "short"), dtype=object)

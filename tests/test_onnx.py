@@ -10,10 +10,11 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from io_helpers import KINDS, fitted
+from optional import optional
 
-pytest.importorskip("onnx")
-skl2onnx = pytest.importorskip("skl2onnx")
-ort = pytest.importorskip("onnxruntime")
+optional("onnx")
+skl2onnx = optional("skl2onnx")
+ort = optional("onnxruntime")
 # the extra present, fastmlp's own module must import: an error there fails, never skips
 import fastmlp.onnx as fastmlp_onnx  # noqa: E402
 from fastmlp import MLPClassifier, spec  # noqa: E402

@@ -10,8 +10,9 @@ from sklearn.exceptions import ConvergenceWarning
 from fastmlp.io import skops_trusted_types
 
 from io_helpers import KINDS, assert_same_model, assert_views_of_one_vector, fitted
+from optional import optional
 
-sio = pytest.importorskip("skops.io")
+sio = optional("skops.io")
 
 TYPES = {
     "classifier": "fastmlp.estimators.classifier.MLPClassifier",
