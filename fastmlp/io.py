@@ -18,8 +18,8 @@ Examples
 >>> clf = clf.fit(X, X[:, 0] > 0)
 >>> path = os.path.join(tempfile.mkdtemp(), "model.fastmlp")
 >>> fastmlp.save(clf, path)
->>> (fastmlp.load(path).predict(X) == clf.predict(X)).all()
-np.True_
+>>> bool((fastmlp.load(path).predict(X) == clf.predict(X)).all())
+True
 """
 
 import io
