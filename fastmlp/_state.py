@@ -124,11 +124,14 @@ def _encode_param(name, value):
         return {"tuple": items} if isinstance(value, tuple) else items
     if isinstance(value, np.ndarray) and value.ndim == 1 and value.dtype.kind in "iu":
         return {"ndarray": value.tolist()}
+    if isinstance(value, dict):  # class_weight: {label: weight}
+        return {"dict": [[_encode_param(name, k), _encode_param(name, v)]
+                         for k, v in value.items()]}
     if isinstance(value, np.random.RandomState):
         return {"RandomState": "random_state_keys"}
     raise StateError(
         f"hyperparameter {name!r} holds a {type(value).__name__}, which a model file "
-        "cannot store; use numbers, strings, tuples or lists.")
+        "cannot store; use numbers, strings, tuples, lists or dicts of them.")
 
 
 def _decode_param(name, value):
@@ -146,6 +149,13 @@ def _decode_param(name, value):
         if tag == "ndarray" and isinstance(content, list) and all(
                 type(v) is int for v in content):
             return np.asarray(content, dtype=np.int64)
+        if tag == "dict" and isinstance(content, list) and all(
+                isinstance(item, list) and len(item) == 2 for item in content):
+            items = [(_decode_param(name, k), _decode_param(name, v)) for k, v in content]
+            try:
+                return dict(items)
+            except TypeError:  # a key that is a list: not a label
+                raise StateError(f"{field} has a key that is not a label.") from None
         if tag == "RandomState" and content == "random_state_keys":
             return value  # rebuilt by _random_state_from
     raise StateError(f"{field} has a value this format does not know: {value!r}.")

@@ -1,6 +1,6 @@
 """Parameters and argument checking, compared with scikit-learn: the defaults and
-the constructor signature match scikit-learn's (plus the keyword-only ``device``
-and ``init``); invalid parameters, an invalid ``device`` or ``loss`` and invalid
+the constructor signature match scikit-learn's (plus fastmlp's own keyword-only
+parameters); invalid parameters, an invalid ``device`` or ``loss`` and invalid
 inputs (shapes, NaN, no samples, mismatched sample weights) raise the same
 exception with the same message; ``predict`` before ``fit`` raises
 ``NotFittedError`` and a wrong number of features at ``predict`` a ``ValueError``."""
@@ -23,24 +23,31 @@ from estimator_helpers import EST_IDS, ESTIMATORS, fit_quietly, quiet
 PAIRS = [(MLPClassifier, SkMLPClassifier), (MLPRegressor, SkMLPRegressor)]
 PAIR_IDS = ["classifier", "regressor"]
 
+# fastmlp's own parameters: keyword-only, after scikit-learn's, with these defaults
+OWN_PARAMETERS = {
+    MLPClassifier: {"device": "cpu", "init": "glorot_uniform", "class_weight": None},
+    MLPRegressor: {"device": "cpu", "init": "glorot_uniform"},
+}
+
 
 @pytest.mark.parametrize("ours, theirs", PAIRS, ids=PAIR_IDS)
 def test_default_parameters_match_sklearn(ours, theirs):
     params = ours().get_params()
-    assert params.pop("device") == "cpu"
-    assert params.pop("init") == "glorot_uniform"  # scikit-learn's own initialisation
+    for name, default in OWN_PARAMETERS[ours].items():
+        assert params.pop(name) == default  # init: scikit-learn's own initialisation
     assert params == theirs().get_params()
 
 
 @pytest.mark.parametrize("ours, theirs", PAIRS, ids=PAIR_IDS)
 def test_constructor_signature_matches_sklearn(ours, theirs):
     """Same names, order, kinds (positional / keyword-only) and defaults, plus
-    the keyword-only ``device`` and ``init`` at the end."""
+    fastmlp's own keyword-only parameters at the end."""
     sig = list(inspect.signature(ours).parameters.values())
     sk_sig = list(inspect.signature(theirs).parameters.values())
-    assert [p.name for p in sig[-2:]] == ["device", "init"]
-    assert all(p.kind is inspect.Parameter.KEYWORD_ONLY for p in sig[-2:])
-    assert [(p.name, p.kind, p.default) for p in sig[:-2]] == [
+    n_own = len(OWN_PARAMETERS[ours])
+    assert [(p.name, p.default) for p in sig[-n_own:]] == list(OWN_PARAMETERS[ours].items())
+    assert all(p.kind is inspect.Parameter.KEYWORD_ONLY for p in sig[-n_own:])
+    assert [(p.name, p.kind, p.default) for p in sig[:-n_own]] == [
         (p.name, p.kind, p.default) for p in sk_sig]
 
 

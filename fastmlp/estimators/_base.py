@@ -175,6 +175,10 @@ class BaseMLP(BaseEstimator, ABC):
     def _output_activation(self):
         """Name of the output activation for the fitted targets."""
 
+    def _weighted_by_class(self, Y, sample_weight, incremental):
+        """``sample_weight`` times the class weights of the rows (classifiers)."""
+        return sample_weight
+
     @abstractmethod
     def _score(self, X, y, sample_weight=None):
         """Validation score used by early stopping (accuracy or R^2)."""
@@ -267,6 +271,7 @@ class BaseMLP(BaseEstimator, ABC):
         X, Y = self._validate_input(X, y, incremental, reset=first_pass)
         if sample_weight is not None:
             sample_weight = _check_sample_weight(sample_weight, X, ensure_non_negative=True)
+        sample_weight = self._weighted_by_class(Y, sample_weight, incremental)
         units = [X.shape[1]] + hidden_layer_sizes + [Y.shape[1]]
         check_fit_memory(units, X.dtype, self.solver, X.shape[0], self.batch_size)
         self._random_state = check_random_state(self.random_state)

@@ -4,7 +4,8 @@ import numpy as np
 from sklearn.base import ClassifierMixin, _fit_context
 from sklearn.metrics import accuracy_score
 from sklearn.preprocessing import LabelBinarizer
-from sklearn.utils import column_or_1d
+from sklearn.utils import column_or_1d, compute_class_weight
+from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import type_of_target, unique_labels
 from sklearn.utils.validation import validate_data
@@ -14,6 +15,11 @@ from ._base import _ATTRIBUTES_DOC, _PARAMETERS_DOC, BaseMLP, trained_as_draft
 
 
 class MLPClassifier(ClassifierMixin, BaseMLP):
+    _parameter_constraints: dict = {
+        **BaseMLP._parameter_constraints,
+        "class_weight": [dict, StrOptions({"balanced"}), None],
+    }
+
     __doc__ = f"""Multi-layer perceptron classifier trained by compiled kernels.
 
     A drop-in replacement for :class:`sklearn.neural_network.MLPClassifier`:
@@ -23,6 +29,17 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
 
     Parameters
     ----------{_PARAMETERS_DOC}
+
+    class_weight : dict, 'balanced' or None, default=None
+        Weights of the classes, ``{{label: weight}}``, multiplied into
+        ``sample_weight`` as in scikit-learn's other classifiers; classes not
+        in the dict weigh 1. 'balanced' weighs each class by
+        ``n_samples / (n_classes * np.bincount(y))`` of the data given to
+        ``fit`` (not available in ``partial_fit``, which sees a part of the
+        data: pass a dict computed with
+        ``sklearn.utils.compute_class_weight('balanced', ...)`` instead).
+        Single-label targets only. With early stopping the validation score is
+        weighted too.
 
     Attributes
     ----------
@@ -51,7 +68,7 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
                  momentum=0.9, nesterovs_momentum=True, early_stopping=False,
                  validation_fraction=0.1, beta_1=0.9, beta_2=0.999, epsilon=1e-8,
                  n_iter_no_change=10, max_fun=15000, device="cpu",
-                 init="glorot_uniform"):
+                 init="glorot_uniform", class_weight=None):
         super().__init__(
             hidden_layer_sizes=hidden_layer_sizes, activation=activation, solver=solver,
             alpha=alpha, batch_size=batch_size, learning_rate=learning_rate,
@@ -62,6 +79,7 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
             validation_fraction=validation_fraction, beta_1=beta_1, beta_2=beta_2,
             epsilon=epsilon, n_iter_no_change=n_iter_no_change, max_fun=max_fun,
             device=device, init=init)
+        self.class_weight = class_weight
 
     def _validate_input(self, X, y, incremental, reset):
         X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"], multi_output=True,
@@ -90,6 +108,28 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
 
     def _output_activation(self):
         return spec.classifier_loss(self._label_binarizer.y_type_).output
+
+    def _weighted_by_class(self, Y, sample_weight, incremental):
+        """``sample_weight`` (None: ones) times each row's class weight."""
+        if self.class_weight is None:
+            return sample_weight
+        if self._label_binarizer.y_type_.startswith("multilabel"):
+            raise ValueError("class_weight is supported for single-label targets only, "
+                             "not for multilabel y.")
+        if incremental and self.class_weight == "balanced":
+            raise ValueError(
+                "class_weight 'balanced' is not supported for partial_fit. In order to "
+                "use 'balanced' weights, use compute_class_weight('balanced', "
+                "classes=classes, y=y). In place of y you can use a large enough sample "
+                "of the full training set target to properly estimate the class "
+                "frequency distributions. Pass the resulting weights as the "
+                "class_weight parameter.")
+        # each row's class index: the indicator column (binary) or the one-hot's
+        rows = Y[:, 0].astype(np.intp) if Y.shape[1] == 1 else Y.argmax(axis=1)
+        weights = compute_class_weight(self.class_weight, classes=self.classes_,
+                                       y=self.classes_[rows])
+        row_weights = weights[rows]
+        return row_weights if sample_weight is None else sample_weight * row_weights
 
     def predict(self, X):
         """Predict using the multi-layer perceptron classifier.
