@@ -306,6 +306,7 @@ def export_state(model):
     if optimizer is not None:
         meta["optimizer"] = {"solver": optimizer.solver,
                              "learning_rate": _encode_float(optimizer.learning_rate),
+                             "epoch": int(optimizer.epoch),
                              "step": [int(s) for s in np.ravel(optimizer.step)]}
         arrays["optimizer_state"] = optimizer.state
     return meta, arrays
@@ -527,9 +528,11 @@ def _restore_optimizer(model, meta, arrays, network):
         return
     solver = _check_str(section.get("solver"), "optimizer.solver", spec.STOCHASTIC_SOLVERS)
     learning_rate = _decode_float(section.get("learning_rate"), "optimizer.learning_rate")
-    if not (math.isfinite(learning_rate) and learning_rate > 0):
-        raise StateError(f"optimizer.learning_rate must be a positive number, got "
+    if not (math.isfinite(learning_rate) and learning_rate >= 0):  # 'cosine' ends at 0
+        raise StateError(f"optimizer.learning_rate must be a non-negative number, got "
                          f"{learning_rate!r}.")
+    epoch = section.get("epoch", 0)  # files written before the epoch schedules: 0
+    _check_count(epoch, "optimizer.epoch")
     step = section.get("step")
     if not isinstance(step, list) or not all(type(s) is int and 0 <= s <= _MAX_INT
                                              for s in step):
@@ -551,4 +554,5 @@ def _restore_optimizer(model, meta, arrays, network):
     optimizer.step[...] = np.asarray(step, dtype=optimizer.step.dtype).reshape(
         optimizer.step.shape)
     optimizer.learning_rate = learning_rate
+    optimizer.epoch = epoch
     model._optimizer = optimizer

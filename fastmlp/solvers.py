@@ -2,6 +2,7 @@
 L-BFGS driver. The arithmetic of an update lives in ``kernels/optimizers.py``;
 this module holds what persists between epochs and between ``partial_fit`` calls."""
 
+import math
 import warnings
 
 import numpy as np
@@ -28,15 +29,21 @@ class StochasticOptimizer:
     dtype : numpy dtype
         Dtype of the parameters (and of the moment buffers).
     learning_rate_init : float
-    lr_schedule : {'constant', 'invscaling', 'adaptive'}
+    lr_schedule : {'constant', 'invscaling', 'adaptive', 'cosine'}
         Followed where the solver lists it in ``SolverKind.schedules`` (sgd all
-        three); any other solver keeps a constant rate, as in scikit-learn.
+        of them, adam 'constant' and 'cosine'); any other solver keeps a
+        constant rate, as in scikit-learn.
     momentum, nesterov, power_t : sgd hyperparameters.
     beta_1, beta_2, epsilon : adam hyperparameters.
+    max_iter : int, default=1
+        Epochs of the 'cosine' schedule.
+    warmup_iter : int, default=0
+        Epochs of linear warm-up before a 'constant' or 'cosine' schedule.
     """
 
     def __init__(self, solver, n_params, dtype, *, learning_rate_init, lr_schedule,
-                 momentum, nesterov, power_t, beta_1, beta_2, epsilon):
+                 momentum, nesterov, power_t, beta_1, beta_2, epsilon, max_iter=1,
+                 warmup_iter=0):
         kind = spec.solver(solver)
         if not kind.stochastic:
             raise ValueError(f"solver must be one of {list(spec.STOCHASTIC_SOLVERS)}, "
@@ -44,8 +51,12 @@ class StochasticOptimizer:
         self.solver = solver
         self.code = kind.code
         self.learning_rate_init = learning_rate_init
-        self.learning_rate = float(learning_rate_init)
         self.lr_schedule = lr_schedule if lr_schedule in kind.schedules else "constant"
+        self.max_iter = max_iter
+        self.warmup_iter = warmup_iter
+        self.epoch = 0  # epochs trained on this schedule
+        self.learning_rate = scheduled_rate(self.lr_schedule, learning_rate_init, 0,
+                                            max_iter, warmup_iter)
         self.momentum = momentum
         self.nesterov = nesterov
         self.power_t = power_t
@@ -60,9 +71,6 @@ class StochasticOptimizer:
         """Plain data: names, numbers and the state and step arrays."""
         return dict(self.__dict__)
 
-    def __setstate__(self, state):
-        self.__dict__.update(state)
-
     def hyper(self):
         """The current hyperparameters as the kernels read them (``Hyper``)."""
         return Hyper(learning_rate=float(self.learning_rate), momentum=float(self.momentum),
@@ -74,10 +82,19 @@ class StochasticOptimizer:
         and the state and step arrays, which the kernels update in place."""
         return Solver(code=self.code, hyper=self.hyper(), state=self.state, step=self.step)
 
+    def __setstate__(self, state):
+        # optimizers pickled before the epoch-based schedules: no warm-up, epoch 0
+        self.__dict__.update({"max_iter": 1, "warmup_iter": 0, "epoch": 0, **state})
+
     def iteration_ends(self, time_step):
-        """End-of-epoch schedule: 'invscaling' sets lr = lr_init / (t + 1)^power_t."""
+        """End-of-epoch schedule: 'invscaling' sets lr = lr_init / (t + 1)^power_t;
+        warm-up and 'cosine' the rate of the next epoch (``scheduled_rate``)."""
+        self.epoch += 1
         if self.lr_schedule == "invscaling":
             self.learning_rate = float(self.learning_rate_init) / (time_step + 1) ** self.power_t
+        elif self.lr_schedule == "cosine" or self.epoch <= self.warmup_iter:
+            self.learning_rate = scheduled_rate(self.lr_schedule, self.learning_rate_init,
+                                                self.epoch, self.max_iter, self.warmup_iter)
 
     def trigger_stopping(self, msg, verbose):
         """Called after n_iter_no_change epochs without improvement: returns True to
@@ -94,6 +111,25 @@ class StochasticOptimizer:
         if verbose:
             print(f"{msg} Setting learning rate to {self.learning_rate:f}")
         return False
+
+
+def scheduled_rate(schedule, learning_rate_init, epoch, max_iter, warmup_iter):
+    """Learning rate of epoch ``epoch`` (from 0) under a linear warm-up and the
+    'constant' or 'cosine' schedule (any other schedule: ``learning_rate_init``).
+
+    Warm-up, epochs ``e < W`` (``W = warmup_iter``): ``lr_init (e + 1) / W``
+    (PyTorch's ``LinearLR(start_factor=1 / W, total_iters=W - 1)``). Then cosine
+    annealing to 0 over the remaining ``T = max_iter - W`` epochs,
+    ``lr_init (1 + cos(pi (e - W) / T)) / 2`` (``CosineAnnealingLR(T_max=T,
+    eta_min=0)``'s closed form, periodic past ``T`` as there), or
+    ``lr_init`` for 'constant'.
+    """
+    lr = float(learning_rate_init)
+    if epoch < warmup_iter:
+        return lr * (epoch + 1) / warmup_iter
+    if schedule == "cosine":
+        return lr * (1 + math.cos(math.pi * (epoch - warmup_iter) / (max_iter - warmup_iter))) / 2
+    return lr
 
 
 def minimize_lbfgs(loss_grad, x0, *, max_iter, max_fun, tol, verbose):

@@ -95,8 +95,11 @@ NO_UPDATE = -1
 SGD = 0
 ADAM = 1
 
-SCHEDULES = ("constant", "invscaling", "adaptive")
+SCHEDULES = ("constant", "invscaling", "adaptive", "cosine")
 """Values of the ``learning_rate`` parameter."""
+
+WARMUP_SCHEDULES = ("constant", "cosine")
+"""Schedules a linear warm-up (``warmup_iter``) may precede."""
 
 
 def _table(*kinds):
@@ -140,7 +143,7 @@ SOLVERS = _table(
                ("learning_rate_init", "momentum", "nesterovs_momentum", "power_t"),
                SCHEDULES, True),
     SolverKind("adam", ADAM, 2, ("learning_rate_init", "beta_1", "beta_2", "epsilon"),
-               ("constant",), True),
+               ("constant", "cosine"), True),
 )
 """Every solver, by name."""
 

@@ -131,6 +131,7 @@ class BaseMLP(BaseEstimator, ABC):
         "max_fun": [Interval(Integral, 1, None, closed="left")],
         "device": [StrOptions({"cpu", "cuda", "auto"})],
         "init": [StrOptions(set(INITIALIZERS))],
+        "warmup_iter": [Interval(Integral, 0, None, closed="left")],
     }
 
     @abstractmethod
@@ -138,7 +139,7 @@ class BaseMLP(BaseEstimator, ABC):
                  learning_rate, learning_rate_init, power_t, max_iter, loss, shuffle,
                  random_state, tol, verbose, warm_start, momentum, nesterovs_momentum,
                  early_stopping, validation_fraction, beta_1, beta_2, epsilon,
-                 n_iter_no_change, max_fun, device, init):
+                 n_iter_no_change, max_fun, device, init, warmup_iter):
         self.activation = activation
         self.solver = solver
         self.alpha = alpha
@@ -165,6 +166,7 @@ class BaseMLP(BaseEstimator, ABC):
         self.max_fun = max_fun
         self.device = device
         self.init = init
+        self.warmup_iter = warmup_iter
 
     # ------------------------------------------------------------------ hooks
     @abstractmethod
@@ -263,7 +265,22 @@ class BaseMLP(BaseEstimator, ABC):
     def _backend(self):
         return get_backend(resolve_device(self.device))
 
+    def _check_schedule(self):
+        """ValueError for a warm-up the schedule cannot take."""
+        if self.warmup_iter == 0:
+            return
+        if self.learning_rate not in spec.WARMUP_SCHEDULES:
+            raise ValueError(
+                f"warmup_iter={self.warmup_iter} needs learning_rate in "
+                f"{list(spec.WARMUP_SCHEDULES)}, got learning_rate={self.learning_rate!r}.")
+        if self.learning_rate == "cosine" and self.warmup_iter >= self.max_iter:
+            raise ValueError(
+                f"warmup_iter ({self.warmup_iter}) must be less than max_iter "
+                f"({self.max_iter}) with learning_rate='cosine': the cosine anneals over "
+                "the epochs after the warm-up.")
+
     def _fit(self, X, y, sample_weight=None, incremental=False):
+        self._check_schedule()
         hidden_layer_sizes = self._hidden_layer_list()
         backend = self._backend()
         first_pass = not hasattr(self, "coefs_") or (not self.warm_start and not incremental)
@@ -334,20 +351,22 @@ class BaseMLP(BaseEstimator, ABC):
     def _optimizer_for(self, network, incremental):
         """An optimizer with the current hyperparameters; when training continues
         (partial_fit, warm_start) it takes over the previous momentum / Adam state,
-        and partial_fit also the current learning rate of the schedule."""
+        and partial_fit also the current learning rate and epoch of the schedule."""
         optimizer = StochasticOptimizer(
             self.solver, network.params.shape[0], network.dtype,
             learning_rate_init=self.learning_rate_init, lr_schedule=self.learning_rate,
             momentum=self.momentum, nesterov=self.nesterovs_momentum, power_t=self.power_t,
-            beta_1=self.beta_1, beta_2=self.beta_2, epsilon=self.epsilon)
+            beta_1=self.beta_1, beta_2=self.beta_2, epsilon=self.epsilon,
+            max_iter=self.max_iter, warmup_iter=self.warmup_iter)
         previous = getattr(self, "_optimizer", None)
         if (previous is not None and (incremental or self.warm_start)
                 and previous.state.shape == optimizer.state.shape
                 and previous.state.dtype == optimizer.state.dtype):
             optimizer.state = previous.state.copy()
             optimizer.step = previous.step.copy()
-            if incremental:
+            if incremental:  # the schedule goes on where it stopped
                 optimizer.learning_rate = previous.learning_rate
+                optimizer.epoch = previous.epoch
         return optimizer
 
     def _validation_split(self, X, Y, sample_weight):
@@ -637,9 +656,15 @@ _PARAMETERS_DOC = f"""
         ``min(200, n_samples)``. Ignored by lbfgs.
 
     learning_rate : {_choices(spec.SCHEDULES)}, default='constant'
-        Step-size schedule of sgd: constant; ``learning_rate_init / (t + 1) **
-        power_t`` updated at each epoch end (t = samples seen); or divided by 5
-        each time ``n_iter_no_change`` epochs fail to improve by ``tol``.
+        Step-size schedule. sgd follows all four: 'constant'; 'invscaling',
+        ``learning_rate_init / (t + 1) ** power_t`` updated at each epoch end (t =
+        samples seen); 'adaptive', divided by 5 each time ``n_iter_no_change``
+        epochs fail to improve by ``tol``; 'cosine', annealed from
+        ``learning_rate_init`` to 0 over ``max_iter`` epochs,
+        ``learning_rate_init (1 + cos(pi e / max_iter)) / 2`` in epoch e (from 0),
+        as PyTorch's ``CosineAnnealingLR(T_max=max_iter)``. adam follows
+        'constant' and 'cosine' (scikit-learn's adam ignores the others, and so
+        does fastmlp's); lbfgs none.
 
     learning_rate_init : float, default=0.001
         Initial step size (sgd and adam).
@@ -710,7 +735,14 @@ _PARAMETERS_DOC = f"""
         scikit-learn's initial weights. 'he_normal' N(0, 2 / fan_in),
         'he_uniform' U(-b, b) with b = sqrt(6 / fan_in) (both suit ReLU-like
         activations) and 'lecun_normal' N(0, 1 / fan_in) start intercepts at
-        zero."""
+        zero.
+
+    warmup_iter : int, default=0
+        Epochs of linear warm-up (sgd, adam) before a 'constant' or 'cosine'
+        schedule: epoch e < warmup_iter trains at ``learning_rate_init (e + 1)
+        / warmup_iter``; 'cosine' then anneals over the ``max_iter -
+        warmup_iter`` epochs left. ``partial_fit`` calls count as epochs of the
+        schedule; each ``fit`` starts it afresh."""
 
 _ATTRIBUTES_DOC = """
     loss_ : float
