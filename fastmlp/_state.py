@@ -47,7 +47,8 @@ _SCALARS = {
     "_no_improvement_count": ("count", False),
 }
 # Fitted float lists, stored as float64 arrays (None is recorded in the header).
-_CURVES = {"loss_curve_": "loss_curve", "validation_scores_": "validation_scores"}
+_CURVES = {"loss_curve_": "loss_curve", "validation_scores_": "validation_scores",
+           "validation_loss_curve_": "validation_loss_curve"}
 
 _OUTPUT_ACTIVATIONS = {
     cls: tuple(kind.output for kind in spec.losses_of(role))
@@ -315,7 +316,8 @@ def export_state(model):
 # ------------------------------------------------------------------ import
 _META_KEYS = {"estimator", "params", "network", "attributes", "curves", "labels",
               "optimizer", "random_state"}
-_ARRAY_KEYS = {"params", "optimizer_state", "loss_curve", "validation_scores", "classes",
+_ARRAY_KEYS = {"params", "optimizer_state", "loss_curve", "validation_scores",
+               "validation_loss_curve", "classes",
                "binarizer_classes", "feature_names", "random_state_keys"}
 
 

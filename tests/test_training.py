@@ -105,17 +105,17 @@ def test_keyboard_interrupt_keeps_epochs_done(solver, classification_data, monke
 
 # ========================================================== early stopping
 def record_validation(est, monkeypatch):
-    """Wrap ``est``'s class's ``_score`` to record (parameters, validation y,
-    score) per epoch (of the draft a fit trains, which holds the parameters)."""
+    """Wrap ``est``'s class's ``_score_output`` to record (parameters, validation
+    y, score) per epoch (of the draft a fit trains, which holds the parameters)."""
     records = []
-    original = type(est)._score
+    original = type(est)._score_output
 
-    def recording_score(model, X, y, sample_weight=None):
-        score = original(model, X, y, sample_weight=sample_weight)
+    def recording_score(model, output, y, sample_weight=None):
+        score = original(model, output, y, sample_weight)
         records.append((flat(model).copy(), np.array(y), score))
         return score
 
-    monkeypatch.setattr(type(est), "_score", recording_score)
+    monkeypatch.setattr(type(est), "_score_output", recording_score)
     return records
 
 

@@ -17,7 +17,12 @@ from sklearn.base import BaseEstimator, _fit_context, is_classifier
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, Options, StrOptions
-from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+from sklearn.utils.validation import (
+    _check_sample_weight,
+    check_consistent_length,
+    check_is_fitted,
+    validate_data,
+)
 
 from .. import spec
 from ..backends import get_backend, resolve_device
@@ -25,6 +30,7 @@ from ..layout import validate_fitted_state
 from ..network import INITIALIZERS, Network
 from ..solvers import StochasticOptimizer, check_lbfgs_result, minimize_lbfgs
 from ._memory import check_fit_memory
+from ._validation import check_validation_args, data_loss
 
 _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 _PLAIN = "__plain__"  # key naming the class of a pickled network / optimizer dict
@@ -81,6 +87,17 @@ def trained_as_draft(estimator):
             del value[length:]
         raise
     estimator.__dict__ = draft.__dict__
+
+
+def _times_class_weights(Y, sample_weight, class_weights):
+    """``sample_weight`` (None: ones) times the weight of each row's class, for the
+    indicator targets ``Y`` of single-label classification (one column: the
+    positive class; else one-hot); ``sample_weight`` itself without class weights."""
+    if class_weights is None:
+        return sample_weight
+    rows = Y[:, 0].astype(np.intp) if Y.shape[1] == 1 else Y.argmax(axis=1)
+    row_weights = class_weights[rows]
+    return row_weights if sample_weight is None else sample_weight * row_weights
 
 
 def _check_batch_weights(sample_weight, order, batch_size):
@@ -177,13 +194,23 @@ class BaseMLP(BaseEstimator, ABC):
     def _output_activation(self):
         """Name of the output activation for the fitted targets."""
 
-    def _weighted_by_class(self, Y, sample_weight, incremental):
-        """``sample_weight`` times the class weights of the rows (classifiers)."""
-        return sample_weight
+    def _class_weights(self, Y, incremental):
+        """Weight of each target column's class, or None (classifiers)."""
+        return None
 
     @abstractmethod
-    def _score(self, X, y, sample_weight=None):
-        """Validation score used by early stopping (accuracy or R^2)."""
+    def _encode_validation_targets(self, y_val):
+        """``(y_val, Y_val)``: the targets as the score takes them and as the loss
+        does (2-D, like the training targets); ValueError for targets the fitted
+        model cannot have (unseen classes, another number of outputs)."""
+
+    @abstractmethod
+    def _prediction_of(self, output):
+        """What ``predict`` returns for the output activations ``output``."""
+
+    _score_function = None
+    """Validation score of early stopping: ``f(y, y_pred, sample_weight=...)``
+    (accuracy or R^2)."""
 
     # ------------------------------------------------------------- network
     def _current_network(self):
@@ -279,8 +306,10 @@ class BaseMLP(BaseEstimator, ABC):
                 f"({self.max_iter}) with learning_rate='cosine': the cosine anneals over "
                 "the epochs after the warm-up.")
 
-    def _fit(self, X, y, sample_weight=None, incremental=False):
+    def _fit(self, X, y, sample_weight=None, incremental=False,
+             validation_data=(None, None, None)):
         self._check_schedule()
+        given = check_validation_args(self, *validation_data)
         hidden_layer_sizes = self._hidden_layer_list()
         backend = self._backend()
         first_pass = not hasattr(self, "coefs_") or (not self.warm_start and not incremental)
@@ -288,7 +317,8 @@ class BaseMLP(BaseEstimator, ABC):
         X, Y = self._validate_input(X, y, incremental, reset=first_pass)
         if sample_weight is not None:
             sample_weight = _check_sample_weight(sample_weight, X, ensure_non_negative=True)
-        sample_weight = self._weighted_by_class(Y, sample_weight, incremental)
+        class_weights = self._class_weights(Y, incremental)
+        sample_weight = _times_class_weights(Y, sample_weight, class_weights)
         units = [X.shape[1]] + hidden_layer_sizes + [Y.shape[1]]
         check_fit_memory(units, X.dtype, self.solver, X.shape[0], self.batch_size)
         self._random_state = check_random_state(self.random_state)
@@ -312,10 +342,13 @@ class BaseMLP(BaseEstimator, ABC):
             network.activation = self.activation
             X = X.astype(network.dtype, copy=False)
 
+        validation = (self._given_validation(X, *validation_data, class_weights) if given
+                      else None)
         if spec.solver(self.solver).stochastic:
             if first_pass or not hasattr(self, "loss_curve_"):
-                self._start_training_record()
-            self._fit_stochastic(backend, network, X, Y, sample_weight, incremental)
+                self._start_training_record(validating=given or self.early_stopping)
+            self._fit_stochastic(backend, network, X, Y, sample_weight, incremental,
+                                 validation)
         else:
             self._fit_lbfgs(backend, network, X, Y, sample_weight)
 
@@ -324,18 +357,32 @@ class BaseMLP(BaseEstimator, ABC):
         self._set_network(network)
         return self
 
-    def _start_training_record(self):
-        """Fresh loss curve and stopping state of the stochastic solvers."""
+    def _start_training_record(self, validating):
+        """Fresh loss curves and stopping state of the stochastic solvers."""
         self.loss_curve_ = []
         self._no_improvement_count = 0
+        self.validation_scores_ = [] if validating else None
+        self.validation_loss_curve_ = [] if validating else None
         if self.early_stopping:
-            self.validation_scores_ = []
             self.best_validation_score_ = -np.inf
             self.best_loss_ = None
         else:
             self.best_loss_ = np.inf
-            self.validation_scores_ = None
             self.best_validation_score_ = None
+
+    def _given_validation(self, X, X_val, y_val, sample_weight_val, class_weights):
+        """The validation set given to ``fit``, checked like the training data:
+        ``(X_val, y_val, Y_val, sample_weight_val)`` (see ``_validation_split``)."""
+        X_val = validate_data(self, X_val, accept_sparse=["csr", "csc"],
+                              dtype=(np.float64, np.float32), reset=False)
+        X_val = X_val.astype(X.dtype, copy=False)
+        y_val, Y_val = self._encode_validation_targets(y_val)
+        check_consistent_length(X_val, y_val)
+        if sample_weight_val is not None:
+            sample_weight_val = _check_sample_weight(sample_weight_val, X_val,
+                                                     ensure_non_negative=True)
+        sample_weight_val = _times_class_weights(Y_val, sample_weight_val, class_weights)
+        return X_val, y_val, Y_val, sample_weight_val
 
     def _fit_lbfgs(self, backend, network, X, Y, sample_weight):
         trainer = backend.Trainer(network, X, Y, sample_weight,
@@ -397,16 +444,21 @@ class BaseMLP(BaseEstimator, ABC):
         y_val = self._label_binarizer.inverse_transform(Y_val) if is_classifier(self) else Y_val
         if not is_classifier(self) and y_val.shape[1] == 1:
             y_val = y_val.ravel()
-        return X_train, Y_train, sw_train, (X_val, y_val, sw_val)
+        return X_train, Y_train, sw_train, (X_val, y_val, Y_val, sw_val)
 
-    def _fit_stochastic(self, backend, network, X, Y, sample_weight, incremental):
+    def _fit_stochastic(self, backend, network, X, Y, sample_weight, incremental, validation):
+        """Epochs of sgd / adam. ``validation``: a validation set given to ``fit``
+        (see ``_given_validation``), or None; with early stopping and none given,
+        ``validation_fraction`` of the rows is held out."""
         optimizer = self._optimizer_for(network, incremental)
         if self.early_stopping and incremental:
             raise ValueError("partial_fit does not support early_stopping=True")
-        validation = None
         if self.early_stopping:
-            X, Y, sample_weight, validation = self._validation_split(X, Y, sample_weight)
+            if validation is None:
+                X, Y, sample_weight, validation = self._validation_split(X, Y, sample_weight)
             best_params = network.params.copy()
+            if self.best_validation_score_ is None:  # warm start after a fit without
+                self.best_validation_score_ = -np.inf
 
         n_samples = X.shape[0]
         if self.batch_size == "auto":
@@ -428,8 +480,10 @@ class BaseMLP(BaseEstimator, ABC):
         # if the attribute was replaced by another sequence
         if type(self.loss_curve_) is not list:
             self.loss_curve_ = list(self.loss_curve_)
-        if validation is not None and type(self.validation_scores_) is not list:
-            self.validation_scores_ = list(self.validation_scores_)
+        if validation is not None:  # (None after a warm start from a fit without one)
+            for name in ("validation_scores_", "validation_loss_curve_"):
+                if type(getattr(self, name, None)) is not list:
+                    setattr(self, name, list(getattr(self, name, None) or ()))
         sample_idx = np.arange(n_samples, dtype=np.int64)
         diverged = False
         try:
@@ -444,7 +498,7 @@ class BaseMLP(BaseEstimator, ABC):
                     _check_batch_weights(sample_weight, sample_idx, batch_size)
                 accumulated = trainer.run_epoch(sample_idx if self.shuffle else None, optimizer)
                 if not np.isfinite(accumulated):
-                    if validation is None:
+                    if not self.early_stopping:
                         raise ValueError(_NON_FINITE_MESSAGE)
                     self._diverged(accumulated, n_samples)
                     diverged = True
@@ -453,9 +507,9 @@ class BaseMLP(BaseEstimator, ABC):
 
                 if validation is not None:
                     trainer.pull_params()
-                    if self._update_validation(network, backend, validation):
+                    if self._update_validation(network, validation):
                         best_params = network.params.copy()
-                else:
+                if not self.early_stopping:
                     self._update_training_loss()
                 optimizer.iteration_ends(self.t_)
 
@@ -485,7 +539,7 @@ class BaseMLP(BaseEstimator, ABC):
             optimizer.state[...] = 0
             optimizer.step[...] = 0
         self._optimizer = optimizer
-        if validation is not None:
+        if self.early_stopping:
             network.params[:] = best_params
 
     def _record_epoch(self, accumulated, n_samples):
@@ -505,6 +559,7 @@ class BaseMLP(BaseEstimator, ABC):
         running the remaining epochs on non-finite weights, and warns."""
         self._record_epoch(accumulated, n_samples)
         self.validation_scores_.append(float("nan"))
+        self.validation_loss_curve_.append(float("nan"))
         if self.verbose:
             print("Validation score: nan")
         warn_caller(
@@ -515,16 +570,24 @@ class BaseMLP(BaseEstimator, ABC):
             ConvergenceWarning,
         )
 
-    def _update_validation(self, network, backend, validation):
-        """Score the validation split; returns True when it is the best so far."""
-        X_val, y_val, sw_val = validation
+    def _update_validation(self, network, validation):
+        """Score the validation data and record its loss (one forward pass);
+        with early stopping, returns True when the score is the best so far."""
+        X_val, y_val, Y_val, sw_val = validation
         self._set_network(network)
-        # non-finite weights score NaN (a classifier's labels could still score well)
-        score = (self._score(X_val, y_val, sample_weight=sw_val)
-                 if np.isfinite(network.params).all() else float("nan"))
+        if np.isfinite(network.params).all():
+            output = self._forward(X_val, check_input=False)
+            score = self._score_output(output, y_val, sw_val)
+            loss_code = spec.LOSS_OF_OUTPUT[network.out_activation].code
+            loss = data_loss(Y_val, output, sw_val, loss_code)
+        else:  # non-finite weights score NaN (a classifier's labels could still score well)
+            score = loss = float("nan")
         self.validation_scores_.append(score)
+        self.validation_loss_curve_.append(loss)
         if self.verbose:
             print(f"Validation score: {score:f}")
+        if not self.early_stopping:
+            return False
         if score < self.best_validation_score_ + self.tol:
             self._no_improvement_count += 1
         else:
@@ -575,12 +638,15 @@ class BaseMLP(BaseEstimator, ABC):
         if not hasattr(self, "coefs_"):
             check_is_fitted(self)  # raises NotFittedError with scikit-learn's message
 
-    def _score_with_function(self, X, y, sample_weight, score_function):
-        """Score without input validation (it would drop feature names)."""
-        y_pred = self._predict(X, check_input=False)
+    def _predict(self, X, check_input=True):
+        return self._prediction_of(self._forward(X, check_input=check_input))
+
+    def _score_output(self, output, y, sample_weight):
+        """The validation score (``_score_function``) of the output activations."""
+        y_pred = self._prediction_of(output)
         if np.issubdtype(y_pred.dtype, np.floating) and not np.isfinite(y_pred).all():
             return np.nan
-        return score_function(y, y_pred, sample_weight=sample_weight)
+        return self._score_function(y, y_pred, sample_weight=sample_weight)
 
     def _check_solver(self):
         if self.solver not in spec.STOCHASTIC_SOLVERS:
@@ -596,7 +662,8 @@ class BaseMLP(BaseEstimator, ABC):
         return tags
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X, y, sample_weight=None, *, X_val=None, y_val=None,
+            sample_weight_val=None):
         """Fit the model to data matrix X and target(s) y.
 
         Parameters
@@ -611,13 +678,29 @@ class BaseMLP(BaseEstimator, ABC):
         sample_weight : array-like of shape (n_samples,), default=None
             Sample weights.
 
+        X_val : {ndarray, sparse matrix} of shape (n_val, n_features), default=None
+            Validation data of your own (sgd and adam), scored after every
+            epoch: ``validation_scores_`` and ``validation_loss_curve_`` record
+            it. With ``early_stopping=True`` it replaces the split of
+            ``validation_fraction`` of the training rows; otherwise it is only
+            recorded. In a ``Pipeline``, ``Pipeline(..., transform_input=
+            ["X_val"])`` transforms it as X (with metadata routing enabled).
+
+        y_val : array-like of shape (n_val,) or (n_val, n_outputs), default=None
+            Targets of ``X_val``; given together with it. A classifier's must be
+            among the classes of ``y``.
+
+        sample_weight_val : array-like of shape (n_val,), default=None
+            Weights of the validation rows, for the score and the loss.
+
         Returns
         -------
         self : object
             Returns a trained MLP model.
         """
         with trained_as_draft(self) as draft:
-            draft._fit(X, y, sample_weight=sample_weight, incremental=False)
+            draft._fit(X, y, sample_weight=sample_weight, incremental=False,
+                       validation_data=(X_val, y_val, sample_weight_val))
         return self
 
 
@@ -755,7 +838,13 @@ _ATTRIBUTES_DOC = """
         Training loss after each epoch (sgd / adam).
 
     validation_scores_ : list of shape (n_iter_,) or None
-        Validation score after each epoch with early_stopping, else None.
+        Validation score after each epoch with early_stopping or a validation
+        set given to ``fit`` (``X_val``), else None.
+
+    validation_loss_curve_ : list of shape (n_iter_,) or None
+        Loss on the validation data after each epoch, without the L2 term
+        (comparable to ``loss_curve_`` when ``alpha`` is small), where
+        ``validation_scores_`` is recorded; else None.
 
     best_validation_score_ : float or None
         Best validation score with early_stopping, else None.

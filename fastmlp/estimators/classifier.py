@@ -8,7 +8,7 @@ from sklearn.utils import column_or_1d, compute_class_weight
 from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import type_of_target, unique_labels
-from sklearn.utils.validation import validate_data
+from sklearn.utils.validation import check_array, validate_data
 
 from .. import spec
 from ._base import _ATTRIBUTES_DOC, _PARAMETERS_DOC, BaseMLP, trained_as_draft
@@ -109,10 +109,10 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
     def _output_activation(self):
         return spec.classifier_loss(self._label_binarizer.y_type_).output
 
-    def _weighted_by_class(self, Y, sample_weight, incremental):
-        """``sample_weight`` (None: ones) times each row's class weight."""
+    def _class_weights(self, Y, incremental):
+        """Weight of each class in ``classes_`` (``class_weight``), or None."""
         if self.class_weight is None:
-            return sample_weight
+            return None
         if self._label_binarizer.y_type_.startswith("multilabel"):
             raise ValueError("class_weight is supported for single-label targets only, "
                              "not for multilabel y.")
@@ -124,12 +124,10 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
                 "of the full training set target to properly estimate the class "
                 "frequency distributions. Pass the resulting weights as the "
                 "class_weight parameter.")
-        # each row's class index: the indicator column (binary) or the one-hot's
+        # each row's class: the indicator column (binary) or the one-hot's
         rows = Y[:, 0].astype(np.intp) if Y.shape[1] == 1 else Y.argmax(axis=1)
-        weights = compute_class_weight(self.class_weight, classes=self.classes_,
-                                       y=self.classes_[rows])
-        row_weights = weights[rows]
-        return row_weights if sample_weight is None else sample_weight * row_weights
+        return compute_class_weight(self.class_weight, classes=self.classes_,
+                                    y=self.classes_[rows])
 
     def predict(self, X):
         """Predict using the multi-layer perceptron classifier.
@@ -148,14 +146,28 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         model._check_is_fitted()
         return model._predict(X)
 
-    def _predict(self, X, check_input=True):
-        y_pred = self._forward(X, check_input=check_input)
+    def _prediction_of(self, output):
         if self.n_outputs_ == 1:
-            y_pred = y_pred.ravel()
-        return self._label_binarizer.inverse_transform(y_pred)
+            output = output.ravel()
+        return self._label_binarizer.inverse_transform(output)
 
-    def _score(self, X, y, sample_weight=None):
-        return self._score_with_function(X, y, sample_weight, accuracy_score)
+    _score_function = staticmethod(accuracy_score)
+
+    def _encode_validation_targets(self, y_val):
+        binarizer = self._label_binarizer
+        if binarizer.y_type_.startswith("multilabel"):
+            y_val = check_array(y_val, accept_sparse=["csr", "csc"], input_name="y_val")
+            if y_val.ndim != 2 or y_val.shape[1] != self.classes_.shape[0]:
+                raise ValueError(f"y_val must be a label indicator matrix of "
+                                 f"{self.classes_.shape[0]} columns, got shape {y_val.shape}.")
+        else:
+            y_val = column_or_1d(check_array(y_val, ensure_2d=False, dtype=None,
+                                             input_name="y_val"), warn=True)
+        unseen = np.setdiff1d(unique_labels(y_val), self.classes_)
+        if unseen.size:
+            raise ValueError(f"y_val has classes not in `self.classes_` "
+                             f"{self.classes_}: {unseen}.")
+        return y_val, binarizer.transform(y_val).astype(bool)
 
     @available_if(lambda est: est._check_solver())
     @_fit_context(prefer_skip_nested_validation=True)

@@ -6,7 +6,7 @@ from sklearn.metrics import r2_score
 from sklearn.utils import column_or_1d
 from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.metaestimators import available_if
-from sklearn.utils.validation import validate_data
+from sklearn.utils.validation import check_array, validate_data
 
 from .. import spec
 from ._base import _ATTRIBUTES_DOC, _PARAMETERS_DOC, BaseMLP, _choices, trained_as_draft
@@ -98,14 +98,22 @@ class MLPRegressor(RegressorMixin, BaseMLP):
         model._check_is_fitted()
         return model._predict(X)
 
-    def _predict(self, X, check_input=True):
-        y_pred = self._forward(X, check_input=check_input)
-        if y_pred.shape[1] == 1:
-            return y_pred.ravel()
-        return y_pred
+    def _prediction_of(self, output):
+        return output.ravel() if output.shape[1] == 1 else output
 
-    def _score(self, X, y, sample_weight=None):
-        return self._score_with_function(X, y, sample_weight, r2_score)
+    _score_function = staticmethod(r2_score)
+
+    def _encode_validation_targets(self, y_val):
+        y_val = check_array(y_val, ensure_2d=False, dtype=(np.float64, np.float32),
+                            input_name="y_val")
+        Y_val = y_val.reshape(-1, 1) if y_val.ndim == 1 else y_val
+        if Y_val.ndim != 2 or Y_val.shape[1] != self.n_outputs_:
+            raise ValueError(f"y_val must have {self.n_outputs_} output(s) as y has, got "
+                             f"shape {y_val.shape}.")
+        if spec.regressor_loss(self.loss).non_negative and np.any(Y_val < 0):
+            raise ValueError(f"loss={self.loss!r} requires non-negative y_val; got "
+                             f"min(y_val) = {np.min(Y_val)}.")
+        return (Y_val.ravel() if Y_val.shape[1] == 1 else Y_val), Y_val
 
     @available_if(lambda est: est._check_solver())
     @_fit_context(prefer_skip_nested_validation=True)
