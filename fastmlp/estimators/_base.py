@@ -89,14 +89,18 @@ def trained_as_draft(estimator):
     estimator.__dict__ = draft.__dict__
 
 
+def row_classes(Y):
+    """Each row's class index, for the indicator targets ``Y`` of single-label
+    classification (one column: the positive class; else one-hot)."""
+    return Y[:, 0].astype(np.intp) if Y.shape[1] == 1 else Y.argmax(axis=1)
+
+
 def _times_class_weights(Y, sample_weight, class_weights):
-    """``sample_weight`` (None: ones) times the weight of each row's class, for the
-    indicator targets ``Y`` of single-label classification (one column: the
-    positive class; else one-hot); ``sample_weight`` itself without class weights."""
+    """``sample_weight`` (None: ones) times the weight of each row's class
+    (``row_classes``); ``sample_weight`` itself without class weights."""
     if class_weights is None:
         return sample_weight
-    rows = Y[:, 0].astype(np.intp) if Y.shape[1] == 1 else Y.argmax(axis=1)
-    row_weights = class_weights[rows]
+    row_weights = class_weights[row_classes(Y)]
     return row_weights if sample_weight is None else sample_weight * row_weights
 
 

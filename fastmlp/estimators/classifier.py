@@ -11,7 +11,7 @@ from sklearn.utils.multiclass import type_of_target, unique_labels
 from sklearn.utils.validation import check_array, validate_data
 
 from .. import spec
-from ._base import _ATTRIBUTES_DOC, _PARAMETERS_DOC, BaseMLP, trained_as_draft
+from ._base import _ATTRIBUTES_DOC, _PARAMETERS_DOC, BaseMLP, row_classes, trained_as_draft
 
 
 class MLPClassifier(ClassifierMixin, BaseMLP):
@@ -124,10 +124,8 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
                 "of the full training set target to properly estimate the class "
                 "frequency distributions. Pass the resulting weights as the "
                 "class_weight parameter.")
-        # each row's class: the indicator column (binary) or the one-hot's
-        rows = Y[:, 0].astype(np.intp) if Y.shape[1] == 1 else Y.argmax(axis=1)
         return compute_class_weight(self.class_weight, classes=self.classes_,
-                                    y=self.classes_[rows])
+                                    y=self.classes_[row_classes(Y)])
 
     def predict(self, X):
         """Predict using the multi-layer perceptron classifier.
