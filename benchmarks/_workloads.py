@@ -18,6 +18,8 @@ W7  mid-size tabular: 5,000 x 20-40 float64, hidden (100, 100) or (64,), batch
     100-200, adam, 50 epochs -- classifiers and a regressor
 W9  model files of the W3 model: save + load time and size (fastmlp.save /
     pickle / skops), and onnxruntime's one-row latency next to fastmlp's
+W11 training toolbox: dropout and solver='adamw' on the W2 network (against
+    PyTorch's nn.Dropout / optim.AdamW), dropout at batch size 1 (W1) and on W7
 """
 import gzip
 import importlib.util
@@ -57,6 +59,9 @@ W7_VARIANTS = {  # name -> (kind, n_features, estimator parameters)
 """W7: the data sets most scikit-learn users fit (a few thousand rows, tens of
 features, float64 as ``make_*`` and pandas give them). Every fit runs exactly
 ``max_iter`` epochs (``n_iter_no_change=max_iter``)."""
+W11_DROPOUT = 0.2
+W11_ADAMW_ALPHA = 0.01
+"""W11: the dropout rate of the dropout fits, and adamw's decoupled weight decay."""
 ALPHA = 1e-4  # scikit-learn's default L2 penalty, used by the torch equivalents
 DTYPES = ["float32", "float64"]
 
@@ -327,7 +332,9 @@ def warm_up(library, kind, params, X, y, device=None, n_rows=512):
             model = torch_fit_sgd_per_sample(X[:64], y[:64])
         else:
             model = torch_fit_minibatch(X[:n], y[:n], params["hidden_layer_sizes"],
-                                        params["batch_size"], 1)
+                                        params["batch_size"], 1,
+                                        dropout=params.get("dropout", 0.0),
+                                        optimizer=torch_optimizer(params))
         torch_predict(model, X[:n])
         return
     p = dict(params, max_iter=1)
@@ -351,9 +358,16 @@ TORCH_ACTIVATIONS = {"relu": "ReLU", "elu": "ELU", "leaky_relu": "LeakyReLU", "g
 """fastmlp activation name -> torch.nn module (default constants are the same)."""
 
 
-def torch_mlp(sizes, dtype, seed=0, activation="relu"):
+def torch_optimizer(params):
+    """The ``optimizer`` of ``torch_fit_minibatch`` matching a fastmlp solver."""
+    return "adamw" if params.get("solver") == "adamw" else "adam"
+
+
+def torch_mlp(sizes, dtype, seed=0, activation="relu", dropout=0.0):
     """Linear-f-...-Linear (f ReLU unless ``activation``) with scikit-learn's
-    Glorot-uniform init (bound sqrt(6/(fan_in+fan_out)) for weights and biases)."""
+    Glorot-uniform init (bound sqrt(6/(fan_in+fan_out)) for weights and biases).
+    ``dropout`` > 0: an ``nn.Dropout(dropout)`` after each hidden activation
+    (fastmlp's ``dropout``; active in ``model.train()`` mode only)."""
     import torch
     from torch import nn
     torch.manual_seed(seed)
@@ -367,6 +381,8 @@ def torch_mlp(sizes, dtype, seed=0, activation="relu"):
         layers.append(lin)
         if i < len(sizes) - 2:
             layers.append(getattr(nn, TORCH_ACTIVATIONS[activation])())
+            if dropout:
+                layers.append(nn.Dropout(dropout))
     return nn.Sequential(*layers).to(_torch_dtype(dtype))
 
 
@@ -397,18 +413,29 @@ def torch_fit_sgd_per_sample(X, y, hidden=32, lr=0.01, alpha=ALPHA, seed=0,
 
 
 def torch_fit_minibatch(X, y, hidden, batch_size, epochs, lr=1e-3, alpha=ALPHA,
-                        seed=0, activation="relu"):
+                        seed=0, activation="relu", dropout=0.0, optimizer="adam"):
     """W2/W3 in PyTorch: Linear-ReLU-...-Linear, CrossEntropy, Adam(lr=1e-3),
     shuffled mini-batches, L2 as weight_decay = alpha / batch_size on weights
-    (= scikit-learn's alpha * W / batch_size term)."""
+    (= scikit-learn's alpha * W / batch_size term).
+
+    ``dropout``: ``nn.Dropout(dropout)`` after each hidden activation (W11); the
+    model trains in ``train()`` mode and is returned in ``eval()`` mode.
+    ``optimizer='adamw'``: ``torch.optim.AdamW`` with weight_decay = alpha on the
+    weights only (fastmlp's solver='adamw': decoupled decay, no L2 term)."""
     import torch
     n_classes = int(y.max()) + 1
-    model = torch_mlp([X.shape[1], *hidden, n_classes], X.dtype, seed, activation)
-    opt = torch.optim.Adam(_l2_param_groups(model, alpha / batch_size), lr=lr)
+    model = torch_mlp([X.shape[1], *hidden, n_classes], X.dtype, seed, activation, dropout)
+    if optimizer == "adamw":
+        opt = torch.optim.AdamW(_l2_param_groups(model, alpha), lr=lr)
+    elif optimizer == "adam":
+        opt = torch.optim.Adam(_l2_param_groups(model, alpha / batch_size), lr=lr)
+    else:
+        raise ValueError(f"optimizer must be 'adam' or 'adamw', got {optimizer!r}")
     Xt = torch.from_numpy(np.ascontiguousarray(X))
     yt = torch.from_numpy(np.asarray(y, dtype=np.int64))
     gen = torch.Generator().manual_seed(seed)
     loss_fn = torch.nn.CrossEntropyLoss()
+    model.train()
     for _ in range(epochs):
         order = torch.randperm(len(Xt), generator=gen)
         for start in range(0, len(Xt), batch_size):
@@ -417,7 +444,7 @@ def torch_fit_minibatch(X, y, hidden, batch_size, epochs, lr=1e-3, alpha=ALPHA,
             loss = loss_fn(model(Xt[idx]), yt[idx])
             loss.backward()
             opt.step()
-    return model
+    return model.eval()
 
 
 def torch_predict(model, X, proba=False):

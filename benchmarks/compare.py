@@ -1,6 +1,7 @@
 #!/usr/bin/env python
 """Compare fastmlp with scikit-learn (and PyTorch, when importable) on W1-W8
-and W10, and fastmlp's model file with pickle and skops (W9).
+and W10, fastmlp's model file with pickle and skops (W9), and fastmlp's
+training toolbox (dropout, adamw) with itself and PyTorch (W11).
 
     python benchmarks/compare.py [--quick] [--mnist DIR] [--only W1,W3]
                                  [--dtype float32|float64] [--device cpu|cuda]
@@ -39,16 +40,18 @@ SIZES = {
                  w4_fit_rows=2_000, w4_rows=100_000, w9_rows=6_000,
                  w10_rows=20_000, w10_torch_rows=1_000, w10_train=4_000, w10_epochs=3,
                  fit_repeat=3, fast_repeat=7, start_repeat=3, gemm_n=2048,
-                 w8_max_iter=100, w8_rounds=5, w7_train=5_000, w7_epochs=50),
+                 w8_max_iter=100, w8_rounds=5, w7_train=5_000, w7_epochs=50,
+                 w11_number_s=0.2),
     "quick": dict(w1_rows=20_000, w1_slow_rows=1_000, w1_torch_rows=300, w1_val=1_000,
                   w2_train=2_000, w2_val=500, w2_epochs=5,
                   w3_rows=6_000, w3_val=1_000, w6_rows=10_000,
                   w4_fit_rows=1_000, w4_rows=100_000, w9_rows=2_000,
                   w10_rows=5_000, w10_torch_rows=200, w10_train=1_000, w10_epochs=1,
                   fit_repeat=2, fast_repeat=3, start_repeat=2, gemm_n=1024,
-                  w8_max_iter=30, w8_rounds=3, w7_train=2_000, w7_epochs=10),
+                  w8_max_iter=30, w8_rounds=3, w7_train=2_000, w7_epochs=10,
+                  w11_number_s=0.05),
 }
-WORKLOADS = ("W1", "W2", "W3", "W4", "W5", "W6", "W7", "W8", "W9", "W10")
+WORKLOADS = ("W1", "W2", "W3", "W4", "W5", "W6", "W7", "W8", "W9", "W10", "W11")
 
 
 def log(msg):
@@ -611,8 +614,159 @@ def run_w9_onnx(cfg, model, one):
     return set_ratios(rows)
 
 
+# --------------------------------------------------------------------------
+# W11: training toolbox -- dropout and adamw, against fastmlp without them and PyTorch
+# --------------------------------------------------------------------------
+def run_w11(cfg):
+    """The cost of dropout (rate ``wl.W11_DROPOUT``) against the same fastmlp fit
+    without it -- on W2's network at batch 200, W1's at batch size 1 and W7's
+    three fits -- and dropout and solver='adamw' against PyTorch's nn.Dropout and
+    optim.AdamW on W2's network. Every fit runs all its epochs
+    (``n_iter_no_change=max_iter``), as PyTorch's loop does."""
+    rows = run_w11_minibatch(cfg)
+    rows += run_w11_per_sample(cfg)
+    dtype = cfg.dtype if cfg.dtype_given else "float64"
+    for variant in wl.W7_VARIANTS:
+        rows += run_w11_midsize(cfg, variant, dtype)
+    return rows
+
+
+def w11_body(results, name, kind, Xtr, Xva, yva, note, per_sample=False, epochs=None):
+    """``guarded`` body of a W11 row: the fit's time, samples/s and validation
+    score; ``per_sample``: cost per training sample (W1's convention). A PyTorch
+    model (no ``n_iter_``) ran ``epochs`` epochs."""
+    def body(row):
+        row.seconds, model = result(results, name)
+        torch_model = not hasattr(model, "n_iter_")
+        epochs_run = epochs if torch_model else model.n_iter_
+        row.cost = row.seconds / len(Xtr) if per_sample else row.seconds
+        row.rate, row.rate_unit = len(Xtr) * epochs_run / row.seconds, "samples/s"
+        if torch_model:
+            row.score, row.score_name = wl.accuracy(
+                yva, wl.torch_predict(model, Xva).argmax(axis=1)), "val acc"
+        elif kind == "classifier":
+            row.score, row.score_name = wl.accuracy(yva, model.predict(Xva)), "val acc"
+        else:
+            row.score, row.score_name = wl.r2(yva, model.predict(Xva)), "val R2"
+        row.note = note
+    return body
+
+
+def w11_dropout_target(rows, limit):
+    """On the dropout row (the group's first, its ratio base): its time over the
+    fastmlp row without dropout (the group's second) <= ``limit``."""
+    drop, plain = rows[0], rows[1]
+    if drop.cost and plain.cost:
+        ratio = drop.cost / plain.cost
+        drop.target(f"fit <={limit}x fastmlp without dropout", ratio <= limit, f"{ratio:.2f}x")
+
+
+def run_w11_minibatch(cfg):
+    """W2's data and network: fastmlp without dropout, with dropout, with adamw,
+    and PyTorch with nn.Dropout and with AdamW, all timed in the same rounds."""
+    s = cfg.sizes
+    rate, epochs = wl.W11_DROPOUT, s["w2_epochs"]
+    Xtr, ytr, Xva, yva, source = wl.w2_data(cfg.dtype, cfg.mnist, s["w2_train"], s["w2_val"])
+    cfg.notes.append(f"W11 batch 200 data (W2's): {source}")
+    plain = dict(wl.W2_PARAMS, max_iter=epochs, n_iter_no_change=epochs)
+    dropout = dict(plain, dropout=rate)
+    adamw = dict(plain, solver="adamw", alpha=wl.W11_ADAMW_ALPHA)
+    candidates = {  # name -> (library, parameters, row label)
+        "fastmlp dropout": ("fastmlp", dropout, f"fastmlp dropout={rate}"),
+        "fastmlp": ("fastmlp", plain, "fastmlp, no dropout"),
+        "torch dropout": ("torch", dropout, f"torch nn.Dropout({rate})"),
+        "fastmlp adamw": ("fastmlp", adamw,
+                          f"fastmlp solver='adamw', alpha={wl.W11_ADAMW_ALPHA}"),
+        "torch adamw": ("torch", adamw, f"torch optim.AdamW, weight_decay="
+                        f"{wl.W11_ADAMW_ALPHA}"),
+    }
+    if not cfg.torch:
+        candidates = {k: v for k, v in candidates.items() if v[0] != "torch"}
+        cfg.notes.append("W11: PyTorch not installed, its nn.Dropout / AdamW rows are skipped")
+    warm_errors = {name: attempt(wl.warm_up, lib, "classifier", params, Xtr, ytr)
+                   for name, (lib, params, _) in candidates.items()}
+
+    def fit(lib, params):
+        if lib == "torch":
+            return lambda: wl.torch_fit_minibatch(
+                Xtr, ytr, params["hidden_layer_sizes"], params["batch_size"], epochs,
+                alpha=params.get("alpha", wl.ALPHA), dropout=params.get("dropout", 0.0),
+                optimizer=wl.torch_optimizer(params))
+        return lambda: wl.quiet_fit(wl.make_estimator(lib, "classifier", params), Xtr, ytr)
+    results = wl.race({name: fit(lib, params) for name, (lib, params, _) in candidates.items()
+                       if not warm_errors[name]}, s["fit_repeat"])
+    results.update({name: e for name, e in warm_errors.items() if e})
+
+    groups = {"W11 dropout, batch 200 (W2 net)": ("fastmlp dropout", "fastmlp",
+                                                  "torch dropout"),
+              "W11 adamw, batch 200 (W2 net)": ("fastmlp adamw", "torch adamw")}
+    rows = []
+    for label, names in groups.items():
+        base = candidates[names[0]][2]
+        group = [guarded(Row(label, candidates[name][2]),
+                         w11_body(results, name, "classifier", Xtr, Xva, yva,
+                                  f"{epochs} epochs, best of {s['fit_repeat']}"
+                                  + ("" if i == 0 else f"; ratio: over {base}"),
+                                  epochs=epochs))
+                 for i, name in enumerate(names) if name in candidates]
+        set_ratios(group)
+        if label.startswith("W11 dropout"):
+            w11_dropout_target(group, 1.3)
+        rows += group
+    return rows
+
+
+def run_w11_per_sample(cfg):
+    """W1's network and data at batch size 1, with and without dropout, on
+    ``w1_slow_rows`` rows (``number`` fits per timed call so one takes
+    ``w11_number_s``)."""
+    s = cfg.sizes
+    rate, n = wl.W11_DROPOUT, s["w1_slow_rows"]
+    X, y = wl.sin_data(n, cfg.dtype, seed=0)
+    Xv, yv = wl.sin_data(s["w1_val"], cfg.dtype, seed=1)
+    params = {"dropout": dict(wl.W1_PARAMS, dropout=rate), "plain": wl.W1_PARAMS}
+    labels = {"dropout": f"fastmlp dropout={rate}", "plain": "fastmlp, no dropout"}
+    warm_errors = {k: attempt(wl.warm_up, "fastmlp", "regressor", p, X, y)
+                   for k, p in params.items()}
+    fits = {k: (lambda p=p: wl.quiet_fit(wl.make_estimator("fastmlp", "regressor", p), X, y))
+            for k, p in params.items() if not warm_errors[k]}
+    number = wl.autorange_number(fits["plain"], s["w11_number_s"]) if "plain" in fits else 1
+    results = wl.race({k: (f, s["fast_repeat"], number) for k, f in fits.items()}, 1)
+    results.update({k: e for k, e in warm_errors.items() if e})
+    note = f"1 epoch of {n:,} rows, best of {s['fast_repeat']} x {number} fits"
+    group = [guarded(Row("W11 dropout, batch 1 (W1 net)", labels[k]),
+                     w11_body(results, k, "regressor", X, Xv, yv, note, per_sample=True))
+             for k in params]
+    set_ratios(group)
+    w11_dropout_target(group, 1.5)
+    return group
+
+
+def run_w11_midsize(cfg, variant, dtype):
+    """One W7 variant (data, network, epochs) with and without dropout."""
+    s = cfg.sizes
+    rate = wl.W11_DROPOUT
+    kind, plain = wl.w7_params(variant, s["w7_epochs"])
+    Xtr, ytr, Xva, yva = wl.w7_data(variant, s["w7_train"], dtype=dtype)
+    params = {"dropout": dict(plain, dropout=rate), "plain": plain}
+    labels = {"dropout": f"fastmlp dropout={rate}", "plain": "fastmlp, no dropout"}
+    warm_errors = {k: attempt(wl.warm_up, "fastmlp", kind, p, Xtr, ytr)
+                   for k, p in params.items()}
+    fits = {k: (lambda p=p: wl.quiet_fit(wl.make_estimator("fastmlp", kind, p), Xtr, ytr))
+            for k, p in params.items() if not warm_errors[k]}
+    results = wl.race(fits, s["fit_repeat"])
+    results.update({k: e for k, e in warm_errors.items() if e})
+    note = (f"{len(Xtr):,} x {Xtr.shape[1]} {dtype}, {s['w7_epochs']} epochs, "
+            f"best of {s['fit_repeat']}")
+    group = [guarded(Row(f"W11 dropout, W7 {variant}", labels[k]),
+                     w11_body(results, k, kind, Xtr, Xva, yva, note)) for k in params]
+    set_ratios(group)
+    w11_dropout_target(group, 1.3)
+    return group
+
+
 RUNNERS = {"W1": run_w1, "W2": run_w2, "W3": run_w3, "W4": run_w4, "W5": run_w5, "W6": run_w6,
-           "W7": run_w7, "W8": run_w8, "W9": run_w9, "W10": run_w10}
+           "W7": run_w7, "W8": run_w8, "W9": run_w9, "W10": run_w10, "W11": run_w11}
 
 
 # --------------------------------------------------------------------------
@@ -721,8 +875,8 @@ def parse_args(argv=None):
     p.add_argument("--only", metavar="W1,W3",
                    help="comma-separated subset of " + ",".join(WORKLOADS))
     p.add_argument("--dtype", choices=("float32", "float64"),
-                   help="data dtype (default: float32; float64 for W7, the dtype of "
-                        "scikit-learn's data sets)")
+                   help="data dtype (default: float32; float64 for W7 and W11's W7 "
+                        "fits, the dtype of scikit-learn's data sets)")
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
                    help="device for fastmlp in W2/W3")
     p.add_argument("--json", metavar="PATH", help="also save the results as JSON")

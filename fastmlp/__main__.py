@@ -128,7 +128,7 @@ def parser():
     p.add_argument("--solver", default="adam", choices=list(spec.SOLVERS),
                    help="solver of both libraries' models (default: adam)")
     p.add_argument("--max-iter", type=int, default=200,
-                   help="epochs (sgd, adam) or iterations (lbfgs) per fit (default: 200)")
+                   help="epochs (sgd, adam, adamw) or iterations (lbfgs) per fit (default: 200)")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda", "auto"],
                    help="where fastmlp trains: cpu, cuda (an NVIDIA GPU) or auto "
                         "(default: cpu)")

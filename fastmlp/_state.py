@@ -125,6 +125,8 @@ def _encode_param(name, value):
         return {"tuple": items} if isinstance(value, tuple) else items
     if isinstance(value, np.ndarray) and value.ndim == 1 and value.dtype.kind in "iu":
         return {"ndarray": value.tolist()}
+    if isinstance(value, np.ndarray) and value.ndim == 1 and value.dtype.kind == "f":
+        return {"float_ndarray": [_encode_float(v) for v in value.tolist()]}  # dropout
     if isinstance(value, dict):  # class_weight: {label: weight}
         return {"dict": [[_encode_param(name, k), _encode_param(name, v)]
                          for k, v in value.items()]}
@@ -150,6 +152,8 @@ def _decode_param(name, value):
         if tag == "ndarray" and isinstance(content, list) and all(
                 type(v) is int for v in content):
             return np.asarray(content, dtype=np.int64)
+        if tag == "float_ndarray" and isinstance(content, list):
+            return np.asarray([_decode_float(v, field) for v in content], dtype=np.float64)
         if tag == "dict" and isinstance(content, list) and all(
                 isinstance(item, list) and len(item) == 2 for item in content):
             items = [(_decode_param(name, k), _decode_param(name, v)) for k, v in content]
@@ -308,6 +312,7 @@ def export_state(model):
         meta["optimizer"] = {"solver": optimizer.solver,
                              "learning_rate": _encode_float(optimizer.learning_rate),
                              "epoch": int(optimizer.epoch),
+                             "dropout_seed": optimizer.dropout_seed,
                              "step": [int(s) for s in np.ravel(optimizer.step)]}
         arrays["optimizer_state"] = optimizer.state
     return meta, arrays
@@ -535,6 +540,9 @@ def _restore_optimizer(model, meta, arrays, network):
                          f"{learning_rate!r}.")
     epoch = section.get("epoch", 0)  # files written before the epoch schedules: 0
     _check_count(epoch, "optimizer.epoch")
+    dropout_seed = section.get("dropout_seed")  # None: no unit dropped yet
+    if dropout_seed is not None:
+        _check_count(dropout_seed, "optimizer.dropout_seed", maximum=_MAX_UNITS)
     step = section.get("step")
     if not isinstance(step, list) or not all(type(s) is int and 0 <= s <= _MAX_INT
                                              for s in step):
@@ -557,4 +565,5 @@ def _restore_optimizer(model, meta, arrays, network):
         optimizer.step.shape)
     optimizer.learning_rate = learning_rate
     optimizer.epoch = epoch
+    optimizer.dropout_seed = dropout_seed
     model._optimizer = optimizer

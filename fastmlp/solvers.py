@@ -14,7 +14,7 @@ from .kernels.bundles import Hyper, Solver
 
 
 class StochasticOptimizer:
-    """State of a stochastic solver (sgd, adam) over a flat parameter vector.
+    """State of a stochastic solver (sgd, adam, adamw) over a flat parameter vector.
 
     What the solver is -- its kernel code, state rows and schedules -- comes
     from ``spec.SOLVERS``; this class holds what persists between epochs and
@@ -31,10 +31,14 @@ class StochasticOptimizer:
     learning_rate_init : float
     lr_schedule : {'constant', 'invscaling', 'adaptive', 'cosine'}
         Followed where the solver lists it in ``SolverKind.schedules`` (sgd all
-        of them, adam 'constant' and 'cosine'); any other solver keeps a
-        constant rate, as in scikit-learn.
+        of them, adam and adamw 'constant' and 'cosine'); any other solver
+        keeps a constant rate, as in scikit-learn.
     momentum, nesterov, power_t : sgd hyperparameters.
-    beta_1, beta_2, epsilon : adam hyperparameters.
+    beta_1, beta_2, epsilon : adam and adamw hyperparameters.
+    weight_decay : float, default=0.0
+        adamw's decoupled decay of the coefficients (ignored by the others).
+    max_grad_norm : float or None, default=None
+        Clip each finished gradient to this L2 norm; None for no clipping.
     max_iter : int, default=1
         Epochs of the 'cosine' schedule.
     warmup_iter : int, default=0
@@ -43,7 +47,7 @@ class StochasticOptimizer:
 
     def __init__(self, solver, n_params, dtype, *, learning_rate_init, lr_schedule,
                  momentum, nesterov, power_t, beta_1, beta_2, epsilon, max_iter=1,
-                 warmup_iter=0):
+                 warmup_iter=0, weight_decay=0.0, max_grad_norm=None):
         kind = spec.solver(solver)
         if not kind.stochastic:
             raise ValueError(f"solver must be one of {list(spec.STOCHASTIC_SOLVERS)}, "
@@ -63,6 +67,9 @@ class StochasticOptimizer:
         self.beta_1 = beta_1
         self.beta_2 = beta_2
         self.epsilon = epsilon
+        self.weight_decay = weight_decay if solver in spec.DECOUPLED_DECAY else 0.0
+        self.max_grad_norm = max_grad_norm
+        self.dropout_seed = None  # drawn by the first fit that drops units
         # sgd: row 0 = velocity; adam: rows 0, 1 = first and second moments.
         self.state = np.zeros((kind.state_rows, n_params), dtype=dtype)
         self.step = np.zeros(1, dtype=np.int64)
@@ -75,7 +82,9 @@ class StochasticOptimizer:
         """The current hyperparameters as the kernels read them (``Hyper``)."""
         return Hyper(learning_rate=float(self.learning_rate), momentum=float(self.momentum),
                      nesterov=bool(self.nesterov), beta_1=float(self.beta_1),
-                     beta_2=float(self.beta_2), epsilon=float(self.epsilon))
+                     beta_2=float(self.beta_2), epsilon=float(self.epsilon),
+                     weight_decay=float(self.weight_decay),
+                     max_grad_norm=float(self.max_grad_norm or 0.0))
 
     def bundle(self):
         """The optimizer as the kernels take it (``Solver``): code, hyperparameters,
@@ -83,8 +92,11 @@ class StochasticOptimizer:
         return Solver(code=self.code, hyper=self.hyper(), state=self.state, step=self.step)
 
     def __setstate__(self, state):
-        # optimizers pickled before the epoch-based schedules: no warm-up, epoch 0
-        self.__dict__.update({"max_iter": 1, "warmup_iter": 0, "epoch": 0, **state})
+        # optimizers pickled before the epoch-based schedules (no warm-up, epoch 0),
+        # decoupled decay, clipping and dropout
+        self.__dict__.update({"max_iter": 1, "warmup_iter": 0, "epoch": 0,
+                              "weight_decay": 0.0, "max_grad_norm": None,
+                              "dropout_seed": None, **state})
 
     def iteration_ends(self, time_step):
         """End-of-epoch schedule: 'invscaling' sets lr = lr_init / (t + 1)^power_t;

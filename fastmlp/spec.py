@@ -94,6 +94,7 @@ BINARY_LOG_LOSS = 3
 NO_UPDATE = -1
 SGD = 0
 ADAM = 1
+ADAMW = 2
 
 SCHEDULES = ("constant", "invscaling", "adaptive", "cosine")
 """Values of the ``learning_rate`` parameter."""
@@ -144,6 +145,9 @@ SOLVERS = _table(
                SCHEDULES, True),
     SolverKind("adam", ADAM, 2, ("learning_rate_init", "beta_1", "beta_2", "epsilon"),
                ("constant", "cosine"), True),
+    SolverKind("adamw", ADAMW, 2,
+               ("learning_rate_init", "beta_1", "beta_2", "epsilon", "alpha"),
+               ("constant", "cosine"), True),
 )
 """Every solver, by name."""
 
@@ -177,7 +181,11 @@ OUTPUT_ACTIVATIONS = tuple(a.name for a in ACTIVATIONS.values() if a.output)
 """Names an output layer may use: the output activations of the losses."""
 
 STOCHASTIC_SOLVERS = tuple(s.name for s in SOLVERS.values() if s.stochastic)
-"""Solvers that train in epochs (sgd, adam)."""
+"""Solvers that train in epochs (sgd, adam, adamw)."""
+
+DECOUPLED_DECAY = ("adamw",)
+"""Solvers whose ``alpha`` decays the coefficients directly (p *= 1 - lr alpha)
+instead of entering the gradient as an L2 penalty."""
 
 LOSS_OF_OUTPUT = {kind.output: kind for kind in LOSSES.values()}
 """The loss paired with each output activation."""

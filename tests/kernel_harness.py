@@ -101,19 +101,24 @@ def targets_args(Y, sw):
 
 def solver_args(code, hyper, state, step):
     """The kernels' ``Solver`` bundle; ``hyper`` = (lr, momentum, nesterov,
-    beta_1, beta_2, epsilon)."""
-    lr, momentum, nesterov, beta_1, beta_2, epsilon = hyper
+    beta_1, beta_2, epsilon[, weight_decay, max_grad_norm]); ``step`` None for
+    a fresh count."""
+    step = np.zeros(1, dtype=np.int64) if step is None else step
+    lr, momentum, nesterov, beta_1, beta_2, epsilon, weight_decay, max_grad_norm = \
+        ref.hyper_fields(hyper)
     return Solver(code=code, state=state, step=step,
                   hyper=Hyper(learning_rate=float(lr), momentum=float(momentum),
                               nesterov=bool(nesterov), beta_1=float(beta_1),
-                              beta_2=float(beta_2), epsilon=float(epsilon)))
+                              beta_2=float(beta_2), epsilon=float(epsilon),
+                              weight_decay=float(weight_decay),
+                              max_grad_norm=float(max_grad_norm)))
 
 
 def hyper_tuple(hyper):
     """A ``Hyper`` bundle as the twins' ``(lr, momentum, nesterov, beta_1, beta_2,
-    epsilon)``, its fields read by name."""
+    epsilon, weight_decay, max_grad_norm)``, its fields read by name."""
     return (hyper.learning_rate, hyper.momentum, hyper.nesterov, hyper.beta_1, hyper.beta_2,
-            hyper.epsilon)
+            hyper.epsilon, hyper.weight_decay, hyper.max_grad_norm)
 
 
 def act_offsets(units, max_rows):

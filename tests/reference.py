@@ -23,6 +23,7 @@ from scipy.special import erf, expit, xlogy
 from fastmlp import spec
 from fastmlp.spec import (  # noqa: F401  (the codes, for the tests)
     ADAM,
+    ADAMW,
     BINARY_LOG_LOSS,
     ELU,
     EXP,
@@ -202,8 +203,9 @@ def sklearn_loss(Y, P, sw, loss_code):
     return float(LOSS_FUNCTIONS[LOSS_NAMES[loss_code]](Y, P, sw))
 
 
-def forward(X, params, units, hidden_code, out_code):
-    """Activations of every layer after the input: a list of ``len(units) - 1`` arrays."""
+def forward(X, params, units, hidden_code, out_code, factors=None):
+    """Activations of every layer after the input: a list of ``len(units) - 1`` arrays;
+    hidden layer ``i``'s outputs times ``factors[i]`` when given (dropout)."""
     coefs, intercepts = unpack(params, units)
     acts = []
     A = X
@@ -211,13 +213,16 @@ def forward(X, params, units, hidden_code, out_code):
         Z = A @ W if not sp.issparse(A) else np.asarray(A @ W)
         code = out_code if i == len(coefs) - 1 else hidden_code
         A = bias_activate(Z, b, code).astype(params.dtype, copy=False)
+        if factors is not None and i < len(coefs) - 1:
+            A = (A * factors[i]).astype(params.dtype, copy=False)
         acts.append(A)
     return acts
 
 
-def backward(X, params, units, acts, delta_out, hidden_code):
+def backward(X, params, units, acts, delta_out, hidden_code, factors=None):
     """Unnormalised gradient sums (flat) from the output delta: for each layer
-    ``dW = A_prev.T @ delta``, ``db = delta.sum(0)``, ``delta_prev = (delta @ W.T) f'(A_prev)``.
+    ``dW = A_prev.T @ delta``, ``db = delta.sum(0)``, ``delta_prev = (delta @ W.T) f'(A_prev)``
+    (times ``factors[i - 1]`` under dropout, f' then of the undropped outputs).
     Returns ``(grad, deltas)`` with ``deltas[i]`` the delta of layer ``i``'s output."""
     coefs, intercepts = unpack(params, units)
     n_layers = len(coefs)
@@ -233,7 +238,12 @@ def backward(X, params, units, acts, delta_out, hidden_code):
         if i > 0:
             A_in = X if i == 1 else acts[i - 2]
             Z = np.asarray(A_in @ coefs[i - 1], dtype=np.float64) + intercepts[i - 1]
-            deltas[i - 1] = (deltas[i] @ coefs[i].T) * derivative(acts[i - 1], hidden_code, Z)
+            if factors is None:
+                deltas[i - 1] = (deltas[i] @ coefs[i].T) * derivative(acts[i - 1], hidden_code, Z)
+            else:
+                A = activate(Z, hidden_code)
+                deltas[i - 1] = ((deltas[i] @ coefs[i].T) * derivative(A, hidden_code, Z)
+                                 * factors[i - 1])
     return pack(coef_grads, inter_grads).astype(params.dtype, copy=False), deltas
 
 
@@ -247,13 +257,49 @@ def finished_gradient(params, grad, n_coef, alpha, weight_sum):
     return grad.astype(params.dtype), float(np.dot(W, W))
 
 
-def block_loss_grad(X, Y, sw, params, units, hidden_code, loss_code, eps):
-    """``(grad_sums, total, weight_sum)`` of one block (forward, output delta, backward)."""
+def block_loss_grad(X, Y, sw, params, units, hidden_code, loss_code, eps, factors=None):
+    """``(grad_sums, total, weight_sum)`` of one block (forward, output delta, backward),
+    with ``factors`` the hidden layers' dropout factors or None."""
     out_code = OUTPUT_OF_LOSS[loss_code]
-    acts = forward(X, params, units, hidden_code, out_code)
+    acts = forward(X, params, units, hidden_code, out_code, factors)
     delta, total, weight_sum = output_delta(acts[-1], Y, sw, loss_code, eps)
-    grad, _ = backward(X, params, units, acts, delta, hidden_code)
+    grad, _ = backward(X, params, units, acts, delta, hidden_code, factors)
     return grad, total, weight_sum
+
+
+# ----------------------------------------------------------------- dropout
+MASK32 = 0xFFFFFFFF
+GOLDEN = 0x9E3779B9
+
+
+def lowbias32(x):
+    """Wellons' lowbias32 on an array of integers in [0, 2^32)."""
+    x = np.asarray(x, dtype=np.uint64) & np.uint64(MASK32)
+    x ^= x >> np.uint64(16)
+    x = (x * np.uint64(0x7FEB352D)) & np.uint64(MASK32)
+    x ^= x >> np.uint64(15)
+    x = (x * np.uint64(0x846CA68B)) & np.uint64(MASK32)
+    x ^= x >> np.uint64(16)
+    return x
+
+
+def dropout_factors(dropout, rows, units):
+    """The dropout factors (``m / (1 - p)``) of data rows ``rows`` for each hidden
+    layer of a network of widths ``units``, from ``dropout.py``'s equation:
+    ``bits = h(((lo + u G) mod 2^32) xor hi)`` with the row keys (lo, hi) and
+    unit ``u`` the intercept index; kept when ``bits < threshold``."""
+    h, m = lowbias32, np.uint64(MASK32)
+    rows = np.asarray(rows, dtype=np.uint64)
+    low, high = rows & m, rows >> np.uint64(32)
+    lo = h(np.uint64(dropout.key_lo) ^ h(low ^ h(high)))
+    hi = h(np.uint64(dropout.key_hi) ^ h(low ^ h(high ^ np.uint64(GOLDEN))))
+    _, _, inter_slices, _, _ = layout(units)
+    factors = []
+    for i in range(len(units) - 2):
+        unit = np.arange(inter_slices[i].start, inter_slices[i].stop, dtype=np.uint64)
+        bits = h(((lo[:, None] + unit[None, :] * np.uint64(GOLDEN)) & m) ^ hi[:, None])
+        factors.append(np.where(bits < np.uint64(dropout.threshold[i]), dropout.scale[i], 0.0))
+    return factors
 
 
 def objective(X, Y, sw, params, units, hidden_code, loss_code, alpha, eps):
@@ -266,10 +312,11 @@ def objective(X, Y, sw, params, units, hidden_code, loss_code, alpha, eps):
             + 0.5 * alpha * np.dot(W, W) / weight_sum)
 
 
-def loss_grad(X, Y, sw, params, units, hidden_code, loss_code, alpha, eps):
-    """Full-data ``(loss, gradient)`` as scikit-learn's ``_loss_grad_lbfgs``."""
+def loss_grad(X, Y, sw, params, units, hidden_code, loss_code, alpha, eps, factors=None):
+    """Full-data ``(loss, gradient)`` as scikit-learn's ``_loss_grad_lbfgs`` (with the
+    hidden layers' dropout ``factors`` when given)."""
     grad, total, weight_sum = block_loss_grad(X, Y, sw, params, units, hidden_code,
-                                              loss_code, eps)
+                                              loss_code, eps, factors)
     grad, squares = finished_gradient(params, grad, n_coef_of(units), alpha, weight_sum)
     loss = data_loss(total, weight_sum, loss_code, units[-1]) + 0.5 * alpha * squares / weight_sum
     return loss, grad
@@ -298,17 +345,56 @@ def adam_update(params, grad, m, v, step, lr, beta_1, beta_2, epsilon):
     return params - lr_t * m / (np.sqrt(v) + epsilon), m, v
 
 
-def optimizer_step(solver, params, grad, state, hyper, step):
+def adamw_update(params, grad, m, v, step, lr, beta_1, beta_2, epsilon, weight_decay,
+                 n_coef):
+    """PyTorch's ``AdamW`` (Loshchilov & Hutter's Algorithm 2 as ``torch.optim``
+    writes it) with ``t = step``, the decay on the first ``n_coef`` entries only:
+    ``(new_params, m, v)``."""
+    params = params.copy()
+    params[:n_coef] *= 1 - lr * weight_decay
+    m = beta_1 * m + (1 - beta_1) * grad
+    v = beta_2 * v + (1 - beta_2) * grad**2
+    denom = np.sqrt(v) / np.sqrt(1 - beta_2**step) + epsilon
+    return params - lr / (1 - beta_1**step) * m / denom, m, v
+
+
+def clip_grad_norm(grad, max_norm):
+    """``torch.nn.utils.clip_grad_norm_`` on one flat gradient (no-op for
+    ``max_norm`` 0)."""
+    if not max_norm:
+        return grad
+    norm = np.sqrt(np.sum(np.asarray(grad, dtype=np.float64) ** 2))
+    return grad * np.asarray(min(1.0, max_norm / (norm + 1e-6)), dtype=grad.dtype)
+
+
+def hyper_fields(hyper):
+    """``hyper`` padded to ``(lr, momentum, nesterov, beta_1, beta_2, epsilon,
+    weight_decay, max_grad_norm)`` (the last two default to 0)."""
+    return tuple(hyper) + (0.0, 0.0)[len(hyper) - 6:]
+
+
+def optimizer_step(solver, params, grad, state, hyper, step, n_coef=0):
     """One step of solver code ``solver`` with the finished gradient ``grad``:
     ``(params, state, step)`` (new arrays; ``step`` = Adam's t before the step,
-    advanced for Adam). ``hyper = (lr, momentum, nesterov, beta_1, beta_2,
-    epsilon)``; ``state`` = [velocity] (sgd) or [m, v] (adam). NO_UPDATE: no step."""
-    lr, momentum, nesterov, beta_1, beta_2, epsilon = hyper
+    advanced for Adam and AdamW). ``hyper = (lr, momentum, nesterov, beta_1,
+    beta_2, epsilon[, weight_decay, max_grad_norm])``, the gradient clipped to
+    ``max_grad_norm`` first when that is not 0; ``state`` = [velocity] (sgd)
+    or [m, v] (adam, adamw); adamw decays the first ``n_coef`` parameters.
+    NO_UPDATE: no step."""
+    lr, momentum, nesterov, beta_1, beta_2, epsilon, weight_decay, max_norm = \
+        hyper_fields(hyper)
     state = [s.copy() for s in state]
+    if solver != NO_UPDATE:
+        grad = clip_grad_norm(grad, max_norm)
     if solver == ADAM:
         step += 1
         params, state[0], state[1] = adam_update(params, grad, state[0], state[1], step, lr,
                                                  beta_1, beta_2, epsilon)
+    elif solver == ADAMW:
+        step += 1
+        params, state[0], state[1] = adamw_update(params, grad, state[0], state[1], step, lr,
+                                                  beta_1, beta_2, epsilon, weight_decay,
+                                                  n_coef)
     elif solver == SGD:
         params, state[0] = sgd_update(params, grad, state[0], lr, momentum, bool(nesterov))
     elif solver != NO_UPDATE:
@@ -318,10 +404,13 @@ def optimizer_step(solver, params, grad, state, hyper, step):
 
 # ------------------------------------------------------------------- epoch
 def run_epoch(X, Y, sw, order, batch_size, params, units, hidden_code, loss_code,
-              alpha, eps, solver, hyper, state, step):
+              alpha, eps, solver, hyper, state, step, dropout=None):
     """One epoch of mini-batch training over ``order`` (scikit-learn's ``_fit_stochastic``
     inner loop). ``hyper = (lr, momentum, nesterov, beta_1, beta_2, epsilon)``;
     ``state`` = [velocity] (sgd) or [m, v] (adam); ``step`` = Adam's t before the epoch.
+    adamw's gradient has no L2 term (its ``alpha`` is the decay in ``hyper``);
+    the loss has it, as for every solver. ``dropout``: the epoch's ``Dropout``
+    bundle (``dropout_factors``), or None.
 
     Returns ``(accumulated_loss, params, state, step)`` (new arrays)."""
     params = params.copy()
@@ -334,10 +423,16 @@ def run_epoch(X, Y, sw, order, batch_size, params, units, hidden_code, loss_code
         Xb = X[idx]
         Yb = Y[idx]
         swb = None if sw is None else sw[idx]
-        loss, grad = loss_grad(Xb, Yb, swb, params, units, hidden_code, loss_code, alpha, eps)
+        factors = None if dropout is None else dropout_factors(dropout, idx, units)
+        loss, grad = loss_grad(Xb, Yb, swb, params, units, hidden_code, loss_code, alpha, eps,
+                               factors)
+        if solver == ADAMW:
+            grad = loss_grad(Xb, Yb, swb, params, units, hidden_code, loss_code, 0.0, eps,
+                             factors)[1]
         if not np.isfinite(loss):
             return np.nan, params, state, step
         accumulated += loss * len(idx)
-        params, state, step = optimizer_step(solver, params, grad, state, hyper, step)
+        params, state, step = optimizer_step(solver, params, grad, state, hyper, step,
+                                             n_coef_of(units))
         params = params.astype(state[0].dtype, copy=False)
     return accumulated, params, state, step

@@ -18,7 +18,7 @@ from fastmlp.kernels import (
     rows,
     training,
 )
-from fastmlp.kernels.bundles import Batches, Block, LossSpec, Net
+from fastmlp.kernels.bundles import NO_DROPOUT, Batches, Block, LossSpec, Net
 
 import reference as ref
 from kernel_harness import (
@@ -244,7 +244,8 @@ def run_forward(X, params, units, order, start, stop, contiguous, hidden_code, o
                 dtype, sparse, max_rows):
     off, sc = scratch(units, max_rows, units[0], dtype, sparse)
     block = layers.forward(input_args(X, dtype), Block(order, start, stop, contiguous),
-                           network_args(params, units, hidden_code, out_code), off, sc)
+                           network_args(params, units, hidden_code, out_code), off, sc,
+                           NO_DROPOUT)
     return block, off, sc
 
 
@@ -293,7 +294,7 @@ def test_backward(hidden_name, hidden_code, loss_code, dtype, sparse, contiguous
     D[...] = rng.standard_normal(D.shape)
     delta_out = D.copy()
     layers.backward(input_args(X, dtype), Block(order, start, stop, contiguous), block,
-                    network_args(params, units, hidden_code, out_code), off, sc)
+                    network_args(params, units, hidden_code, out_code), off, sc, NO_DROPOUT)
     grad = sc.grad
     idx = rows_of(order, start, stop, contiguous)
     ref_acts = ref.forward(X[idx], params, units, hidden_code, out_code)
@@ -322,7 +323,7 @@ def test_block_loss_grad(hidden_name, hidden_code, loss_code, dtype, weighted):
         input_args(X, dtype), targets_args(Y, sw if weighted else None),
         Block(order, start, stop, False),
         network_args(params, units, hidden_code, ref.OUTPUT_OF_LOSS[loss_code]),
-        LossSpec(loss_code, eps, 0.0), off, sc)
+        LossSpec(loss_code, eps, 0.0), off, sc, NO_DROPOUT)
     grad = sc.grad
     idx = order[start:stop]
     exp_grad, exp_total, exp_ws = ref.block_loss_grad(
@@ -450,10 +451,12 @@ def check_run_epoch(units, X, Y, params, sw, order, contiguous, batch_size, hidd
     n = X.shape[0]
     alpha = 0.01
     eps = float(np.finfo(dtype).eps)
-    if solver == ref.ADAM:
+    if solver in (ref.ADAM, ref.ADAMW):
         # A float32 Adam step is sign(g)-like where |g| is tiny; a larger epsilon
-        # keeps the update smooth so rounding cannot flip it.
-        hyper = (0.01, 0.0, 0.0, 0.9, 0.999, 1e-8 if dtype == np.float64 else 1e-3)
+        # keeps the update smooth so rounding cannot flip it. adamw's alpha is its
+        # decoupled decay.
+        hyper = (0.01, 0.0, 0.0, 0.9, 0.999, 1e-8 if dtype == np.float64 else 1e-3,
+                 alpha if solver == ref.ADAMW else 0.0)
         state = np.zeros((2, params.size), dtype=dtype)
     else:
         hyper = (0.05, momentum[0], momentum[1], 0.9, 0.999, 1e-8)
@@ -485,11 +488,11 @@ def check_run_epoch(units, X, Y, params, sw, order, contiguous, batch_size, hidd
     assert kparams.dtype == dtype
     assert not np.allclose(kparams, params)  # training moved the parameters
     n_batches = -(-n // batch_size)
-    assert step[0] == (n_batches * n_epochs if solver == ref.ADAM else 0)
+    assert step[0] == (n_batches * n_epochs if solver in (ref.ADAM, ref.ADAMW) else 0)
 
 
 SOLVERS = list(ref.STOCHASTIC.values())
-SOLVER_IDS = ["sgd", "adam"]
+SOLVER_IDS = list(ref.STOCHASTIC)
 # training.run_epoch (mini-batch blocks through gemm) and rows.run_epoch_rows (the
 # per-sample loop path, fused update at batch size 1) must give the same epoch.
 PATHS = ["blocks", "rows"]

@@ -26,8 +26,9 @@ PAIR_IDS = ["classifier", "regressor"]
 # fastmlp's own parameters: keyword-only, after scikit-learn's, with these defaults
 OWN_PARAMETERS = {
     MLPClassifier: {"device": "cpu", "init": "glorot_uniform", "warmup_iter": 0,
-                    "class_weight": None},
-    MLPRegressor: {"device": "cpu", "init": "glorot_uniform", "warmup_iter": 0},
+                    "dropout": 0.0, "max_grad_norm": None, "class_weight": None},
+    MLPRegressor: {"device": "cpu", "init": "glorot_uniform", "warmup_iter": 0,
+                   "dropout": 0.0, "max_grad_norm": None},
 }
 
 
@@ -100,6 +101,7 @@ def error_of(est, X, y, **fit_params):
 
 
 WIDER_OPTIONS = {"activation": ("identity", "logistic", "tanh", "relu", "gelu"),
+                 "solver": ("lbfgs", "sgd", "adam", "adamw"),
                  "learning_rate": ("constant", "invscaling", "adaptive", "cosine")}
 
 

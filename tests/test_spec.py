@@ -92,8 +92,9 @@ def test_no_update_takes_no_step():
     step = np.zeros(1, dtype=np.int64)
     assert optimizers.advance_step(Solver(spec.NO_UPDATE, hyper, np.zeros((1, 1)), step)) == 0
     assert step[0] == 0
-    assert optimizers.updated(1.0, 2.0, 3.0, 0.5, spec.NO_UPDATE, 0.1,
-                              optimizers.typed_hyper(hyper, np.zeros(1))) == (1.0, 2.0, 3.0)
+    th = optimizers.typed_hyper(hyper, np.zeros(1), hyper.epsilon)
+    assert optimizers.updated(1.0, 2.0, 3.0, 0.5, spec.NO_UPDATE, 0.1, th, 1.0) == (1.0, 2.0,
+                                                                                   3.0)
 
 
 @pytest.mark.parametrize("solver", list(spec.SOLVERS))

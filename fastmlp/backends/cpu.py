@@ -7,6 +7,7 @@ import scipy.sparse as sp
 from .. import compile_notice, config
 from ..kernels import prediction, rows, training
 from ..kernels.bundles import Batches, Scratch, Targets, csr_inputs, dense_inputs, loss_spec
+from ..kernels.dropout import epoch_dropout
 from .arrays import check_data, dense_rows, host_inputs
 from .kernel_cache import load_without_refresh
 
@@ -61,9 +62,13 @@ class Trainer:
     batch_size : int or None
         Rows per mini-batch for ``run_epoch``; None for a trainer that only
         serves the full-data objective ``loss_grad`` (L-BFGS).
+    dropout : ndarray of shape (n_hidden_layers,) or None
+        Drop probability of each hidden layer in ``run_epoch`` (with the
+        optimizer's ``dropout_seed`` and ``epoch``); None for none.
     """
 
-    def __init__(self, network, X, Y, sample_weight, loss_code, alpha, batch_size=None):
+    def __init__(self, network, X, Y, sample_weight, loss_code, alpha, batch_size=None,
+                 dropout=None):
         dtype = network.dtype
         check_data(network, X, Y, sample_weight)
         self.network = network
@@ -71,6 +76,7 @@ class Trainer:
         self.targets = targets_of(Y, sample_weight, dtype)
         self.loss = loss_spec(loss_code, dtype, alpha)
         self.batch_size = batch_size
+        self.dropout = np.zeros(len(network.units) - 2) if dropout is None else dropout
         sparse_wide = (self.inputs.sparse
                        and network.units[0] > config.ROWS_PATH_MAX_SPARSE_FEATURES)
         self.use_rows_path = batch_size is not None and (batch_size == 1 or (
@@ -89,7 +95,9 @@ class Trainer:
         contiguous = order is None
         if contiguous:
             order = np.arange(self.n_samples, dtype=np.int64)
-        batches = Batches(order=order, contiguous=contiguous, size=self.batch_size)
+        batches = Batches(order=order, contiguous=contiguous, size=self.batch_size,
+                          dropout=epoch_dropout(self.dropout, optimizer.dropout_seed,
+                                                optimizer.epoch))
         if self._scratch is None:  # the per-sample path needs only the gradient
             self._scratch = block_scratch(self.network,
                                           0 if self.use_rows_path else self.batch_size,

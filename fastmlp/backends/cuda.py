@@ -34,7 +34,8 @@ from .. import compile_notice, config
 from ..kernels import cuda_layers as kern
 from ..kernels.bundles import Block, Solver, Targets, loss_spec
 from ..kernels.cuda_layers import Operand
-from ..kernels.optimizers import NO_HYPER, advance_step
+from ..kernels.dropout import dropping, epoch_dropout
+from ..kernels.optimizers import NO_HYPER, advance_step, step_epsilon
 from ..spec import NO_UPDATE, SOFTMAX
 from .arrays import canonical_csr, check_data, dense_rows
 
@@ -76,9 +77,12 @@ class Trainer:
     batch_size : int or None
         Rows per mini-batch for ``run_epoch``; None for a trainer that only
         serves the full-data objective ``loss_grad`` (L-BFGS).
+    dropout : ndarray of shape (n_hidden_layers,) or None
+        Drop probability of each hidden layer in ``run_epoch``; None for none.
     """
 
-    def __init__(self, network, X, Y, sample_weight, loss_code, alpha, batch_size=None):
+    def __init__(self, network, X, Y, sample_weight, loss_code, alpha, batch_size=None,
+                 dropout=None):
         dtype = network.dtype
         check_data(network, X, Y, sample_weight)
         self.loss = loss_spec(loss_code, dtype, alpha)
@@ -92,6 +96,8 @@ class Trainer:
                                sw=cuda.to_device(dense_rows(sw, np.float64)),
                                weighted=weighted)
         self.batch_size = batch_size
+        self.dropout = np.zeros(len(network.units) - 2) if dropout is None else dropout
+        self.row_keys = None  # the dropout keys of a block's rows, allocated on first use
         self.order = cuda.device_array(self.n_samples, dtype=np.int64)
         self.scratch = None
         n_params = network.params.shape[0]
@@ -119,10 +125,11 @@ class Trainer:
             self.state = cuda.to_device(np.ascontiguousarray(optimizer.state))
         return self.state
 
-    def _block_loss_grad(self, scratch, block, accumulate):
+    def _block_loss_grad(self, scratch, block, accumulate, drop=None):
         """Forward + output delta + backward over the rows of ``block`` (a
         ``Block`` of the data): gradient sums to ``grad``, loss sums to ``sums``
-        (both added to when ``accumulate``)."""
+        (both added to when ``accumulate``); ``drop`` a ``Dropout`` and its
+        row-key buffer, or None."""
         rows = block.stop - block.start
         if block.contiguous:
             x = Operand(self.X, block.start * self.n_features, self.n_features, False)
@@ -130,15 +137,17 @@ class Trainer:
             kern.gather_rows(self.X, self.n_features, block.order, block.start, rows,
                              scratch.xbuf)
             x = Operand(scratch.xbuf, 0, self.n_features, False)
-        kern.forward(self.net, x, rows, scratch, training=True)
+        if drop is not None:
+            kern.block_row_keys(block, drop)
+        kern.forward(self.net, x, rows, scratch, training=True, drop=drop)
         kern.output_delta(self.net, scratch, self.targets, block, self.loss, self.sums,
                           accumulate)
-        kern.backward(self.net, x, rows, scratch, self.grad, accumulate)
+        kern.backward(self.net, x, rows, scratch, self.grad, accumulate, drop)
 
-    def _finish(self, solver, lr_t, rows, first):
+    def _finish(self, solver, lr_t, rows, first, epsilon=None):
         """Finish the gradient, take the optimizer step, book the block's loss."""
         n_partial = kern.finish_and_step(self.net, self.grad, self.loss, self.sums, solver,
-                                         lr_t, self.partial)
+                                         lr_t, self.partial, epsilon)
         kern.book_loss(self.partial, n_partial, self.sums, self.loss,
                        self.network.units.item(-1), rows, first)
 
@@ -152,12 +161,19 @@ class Trainer:
         host_solver = optimizer.bundle()  # its step count advances here, on the host
         solver = host_solver._replace(state=self._device_state(optimizer))
         scratch = self._scratch(self.batch_size, True)
+        drop = None
+        dropout = epoch_dropout(self.dropout, optimizer.dropout_seed, optimizer.epoch)
+        if dropping.py_func(dropout):
+            if self.row_keys is None:
+                self.row_keys = cuda.device_array(2 * self.batch_size, dtype=np.int64)
+            drop = (dropout, self.row_keys)
         for b, start in enumerate(range(0, self.n_samples, self.batch_size)):
             block = Block(self.order, start, min(start + self.batch_size, self.n_samples),
                           contiguous)
             lr_t = advance_step(host_solver)
-            self._block_loss_grad(scratch, block, False)
-            self._finish(solver, lr_t, block.stop - block.start, b == 0)
+            epsilon = step_epsilon.py_func(solver.code, solver.hyper, host_solver.step.item(0))
+            self._block_loss_grad(scratch, block, False, drop)
+            self._finish(solver, lr_t, block.stop - block.start, b == 0, epsilon)
         return float(self.sums.copy_to_host()[kern.EPOCH])
 
     def loss_grad(self, x):

@@ -153,6 +153,8 @@ class BaseMLP(BaseEstimator, ABC):
         "device": [StrOptions({"cpu", "cuda", "auto"})],
         "init": [StrOptions(set(INITIALIZERS))],
         "warmup_iter": [Interval(Integral, 0, None, closed="left")],
+        "dropout": [Interval(Real, 0, 1, closed="left"), "array-like"],
+        "max_grad_norm": [Interval(Real, 0, None, closed="neither"), None],
     }
 
     @abstractmethod
@@ -160,7 +162,8 @@ class BaseMLP(BaseEstimator, ABC):
                  learning_rate, learning_rate_init, power_t, max_iter, loss, shuffle,
                  random_state, tol, verbose, warm_start, momentum, nesterovs_momentum,
                  early_stopping, validation_fraction, beta_1, beta_2, epsilon,
-                 n_iter_no_change, max_fun, device, init, warmup_iter):
+                 n_iter_no_change, max_fun, device, init, warmup_iter, dropout,
+                 max_grad_norm):
         self.activation = activation
         self.solver = solver
         self.alpha = alpha
@@ -188,6 +191,8 @@ class BaseMLP(BaseEstimator, ABC):
         self.device = device
         self.init = init
         self.warmup_iter = warmup_iter
+        self.dropout = dropout
+        self.max_grad_norm = max_grad_norm
 
     # ------------------------------------------------------------------ hooks
     @abstractmethod
@@ -310,11 +315,48 @@ class BaseMLP(BaseEstimator, ABC):
                 f"({self.max_iter}) with learning_rate='cosine': the cosine anneals over "
                 "the epochs after the warm-up.")
 
+    def _dropout_rates(self, n_hidden):
+        """``dropout`` as one drop probability per hidden layer (float64 array);
+        ValueError for rates out of [0, 1), a list of the wrong length, or
+        dropout with a solver whose objective must be deterministic."""
+        try:
+            rates = np.asarray(self.dropout, dtype=np.float64)
+        except (TypeError, ValueError):
+            rates = None
+        if rates is None or rates.ndim > 1 or (rates.ndim == 1 and len(rates) != n_hidden):
+            raise ValueError(
+                f"dropout must be a float in [0, 1) or one such rate per hidden layer "
+                f"({n_hidden}), got {self.dropout!r}.")
+        if not (np.all(rates >= 0) and np.all(rates < 1)):
+            raise ValueError(f"dropout rates must be in [0, 1), got {self.dropout!r}.")
+        rates = np.broadcast_to(rates, (n_hidden,)).copy()
+        if rates.any() and not spec.solver(self.solver).stochastic:
+            raise ValueError(
+                f"dropout needs a stochastic solver ({list(spec.STOCHASTIC_SOLVERS)}): "
+                f"solver={self.solver!r} minimises a deterministic objective. Set "
+                "dropout=0 or choose another solver.")
+        return rates
+
+    def _check_optimizer_options(self):
+        """ValueError for clipping or decoupled decay that cannot apply."""
+        if self.max_grad_norm is not None and not spec.solver(self.solver).stochastic:
+            raise ValueError(
+                f"max_grad_norm clips the gradient of each mini-batch step; "
+                f"solver={self.solver!r} takes none. Use one of "
+                f"{list(spec.STOCHASTIC_SOLVERS)} or max_grad_norm=None.")
+        if self.solver in spec.DECOUPLED_DECAY and self.learning_rate_init * self.alpha >= 1:
+            raise ValueError(
+                f"solver={self.solver!r} multiplies the coefficients by 1 - "
+                f"learning_rate_init * alpha each step, which must be positive: got "
+                f"learning_rate_init={self.learning_rate_init} and alpha={self.alpha}.")
+
     def _fit(self, X, y, sample_weight=None, incremental=False,
              validation_data=(None, None, None)):
         self._check_schedule()
+        self._check_optimizer_options()
         given = check_validation_args(self, *validation_data)
         hidden_layer_sizes = self._hidden_layer_list()
+        dropout = self._dropout_rates(len(hidden_layer_sizes))
         backend = self._backend()
         first_pass = not hasattr(self, "coefs_") or (not self.warm_start and not incremental)
 
@@ -352,7 +394,7 @@ class BaseMLP(BaseEstimator, ABC):
             if first_pass or not hasattr(self, "loss_curve_"):
                 self._start_training_record(validating=given or self.early_stopping)
             self._fit_stochastic(backend, network, X, Y, sample_weight, incremental,
-                                 validation)
+                                 validation, dropout)
         else:
             self._fit_lbfgs(backend, network, X, Y, sample_weight)
 
@@ -408,16 +450,18 @@ class BaseMLP(BaseEstimator, ABC):
             learning_rate_init=self.learning_rate_init, lr_schedule=self.learning_rate,
             momentum=self.momentum, nesterov=self.nesterovs_momentum, power_t=self.power_t,
             beta_1=self.beta_1, beta_2=self.beta_2, epsilon=self.epsilon,
-            max_iter=self.max_iter, warmup_iter=self.warmup_iter)
+            max_iter=self.max_iter, warmup_iter=self.warmup_iter, weight_decay=self.alpha,
+            max_grad_norm=self.max_grad_norm)
         previous = getattr(self, "_optimizer", None)
         if (previous is not None and (incremental or self.warm_start)
                 and previous.state.shape == optimizer.state.shape
                 and previous.state.dtype == optimizer.state.dtype):
             optimizer.state = previous.state.copy()
             optimizer.step = previous.step.copy()
-            if incremental:  # the schedule goes on where it stopped
+            if incremental:  # the schedule and the dropout masks go on where they stopped
                 optimizer.learning_rate = previous.learning_rate
                 optimizer.epoch = previous.epoch
+                optimizer.dropout_seed = previous.dropout_seed
         return optimizer
 
     def _validation_split(self, X, Y, sample_weight):
@@ -450,10 +494,12 @@ class BaseMLP(BaseEstimator, ABC):
             y_val = y_val.ravel()
         return X_train, Y_train, sw_train, (X_val, y_val, Y_val, sw_val)
 
-    def _fit_stochastic(self, backend, network, X, Y, sample_weight, incremental, validation):
-        """Epochs of sgd / adam. ``validation``: a validation set given to ``fit``
-        (see ``_given_validation``), or None; with early stopping and none given,
-        ``validation_fraction`` of the rows is held out."""
+    def _fit_stochastic(self, backend, network, X, Y, sample_weight, incremental, validation,
+                        dropout):
+        """Epochs of sgd / adam / adamw. ``validation``: a validation set given to
+        ``fit`` (see ``_given_validation``), or None; with early stopping and none
+        given, ``validation_fraction`` of the rows is held out. ``dropout``: the
+        hidden layers' drop probabilities."""
         optimizer = self._optimizer_for(network, incremental)
         if self.early_stopping and incremental:
             raise ValueError("partial_fit does not support early_stopping=True")
@@ -475,9 +521,12 @@ class BaseMLP(BaseEstimator, ABC):
                 )
             batch_size = int(np.clip(self.batch_size, 1, n_samples))
 
+        if dropout.any() and optimizer.dropout_seed is None:
+            # drawn only when units drop, so fits without dropout draw what they did
+            optimizer.dropout_seed = int(self._random_state.randint(np.iinfo(np.int32).max))
         trainer = backend.Trainer(network, X, Y, sample_weight,
                                   spec.LOSS_OF_OUTPUT[self.out_activation_].code, self.alpha,
-                                  batch_size)
+                                  batch_size, dropout)
         # rows of zero weight could fill a mini-batch: checked per epoch, before it runs
         zero_weights = sample_weight is not None and not np.all(sample_weight != 0)
         # appended to in place (amortised O(1) per partial_fit call); a list of its own
@@ -683,7 +732,7 @@ class BaseMLP(BaseEstimator, ABC):
             Sample weights.
 
         X_val : {ndarray, sparse matrix} of shape (n_val, n_features), default=None
-            Validation data of your own (sgd and adam), scored after every
+            Validation data of your own (sgd, adam, adamw), scored after every
             epoch: ``validation_scores_`` and ``validation_loss_curve_`` record
             it. With ``early_stopping=True`` it replaces the split of
             ``validation_fraction`` of the training rows; otherwise it is only
@@ -732,11 +781,20 @@ _PARAMETERS_DOC = f"""
 
     solver : {_choices(spec.SOLVERS)}, default='adam'
         Weight optimizer: scipy's L-BFGS-B on the flat parameter vector,
-        stochastic gradient descent, or Adam. sgd and adam run one compiled call
-        per epoch.
+        stochastic gradient descent, Adam, or AdamW (Adam with decoupled
+        weight decay, Loshchilov & Hutter; step for step PyTorch's
+        ``torch.optim.AdamW`` with ``weight_decay=alpha`` on the coefficients,
+        which adds ``epsilon`` after the bias correction of the second moment as
+        PyTorch does, where scikit-learn's Adam adds it before). sgd, adam and
+        adamw run one compiled call per epoch.
 
     alpha : float, default=0.0001
-        Strength of the L2 penalty, divided by the sample weight sum.
+        Strength of the L2 penalty, divided by the sample weight sum. For
+        adamw it is the decoupled weight decay instead: each step multiplies
+        the coefficients (not the intercepts) by ``1 - lr * alpha``, with lr
+        the epoch's learning rate, and the gradient has no L2 term;
+        ``learning_rate_init * alpha`` must be below 1. The reported loss
+        includes the L2 term for every solver.
 
     batch_size : int or 'auto', default='auto'
         Mini-batch size of the stochastic solvers; 'auto' is
@@ -749,21 +807,21 @@ _PARAMETERS_DOC = f"""
         epochs fail to improve by ``tol``; 'cosine', annealed from
         ``learning_rate_init`` to 0 over ``max_iter`` epochs,
         ``learning_rate_init (1 + cos(pi e / max_iter)) / 2`` in epoch e (from 0),
-        as PyTorch's ``CosineAnnealingLR(T_max=max_iter)``. adam follows
-        'constant' and 'cosine' (scikit-learn's adam ignores the others, and so
-        does fastmlp's); lbfgs none.
+        as PyTorch's ``CosineAnnealingLR(T_max=max_iter)``. adam and adamw
+        follow 'constant' and 'cosine' (scikit-learn's adam ignores the others,
+        and so do fastmlp's); lbfgs none.
 
     learning_rate_init : float, default=0.001
-        Initial step size (sgd and adam).
+        Initial step size (sgd, adam and adamw).
 
     power_t : float, default=0.5
         Exponent of the 'invscaling' schedule.
 
     max_iter : int, default=200
-        Epochs for sgd / adam; iterations for lbfgs.
+        Epochs for sgd, adam and adamw; iterations for lbfgs.
 
     shuffle : bool, default=True
-        Whether to shuffle the samples each epoch (sgd / adam).
+        Whether to shuffle the samples each epoch (sgd, adam, adamw).
 
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialisation, shuffling and the early-stopping split. The
@@ -789,22 +847,22 @@ _PARAMETERS_DOC = f"""
     early_stopping : bool, default=False
         Hold out ``validation_fraction`` of the training data (stratified for
         single-label classification), stop when its score stops improving, and
-        keep the best parameters. sgd / adam only.
+        keep the best parameters. sgd, adam and adamw only.
 
     validation_fraction : float, default=0.1
         Share of the training data held out for early stopping.
 
     beta_1 : float, default=0.9
-        Adam's decay rate of the first moment, in [0, 1).
+        Adam's (and AdamW's) decay rate of the first moment, in [0, 1).
 
     beta_2 : float, default=0.999
-        Adam's decay rate of the second moment, in [0, 1).
+        Adam's (and AdamW's) decay rate of the second moment, in [0, 1).
 
     epsilon : float, default=1e-8
-        Adam's numerical-stability constant.
+        Adam's (and AdamW's) numerical-stability constant.
 
     n_iter_no_change : int, default=10
-        Epochs without ``tol`` improvement before stopping (sgd / adam).
+        Epochs without ``tol`` improvement before stopping (sgd, adam, adamw).
 
     max_fun : int, default=15000
         Maximum number of loss evaluations of lbfgs.
@@ -825,21 +883,40 @@ _PARAMETERS_DOC = f"""
         zero.
 
     warmup_iter : int, default=0
-        Epochs of linear warm-up (sgd, adam) before a 'constant' or 'cosine'
+        Epochs of linear warm-up (sgd, adam, adamw) before a 'constant' or 'cosine'
         schedule: epoch e < warmup_iter trains at ``learning_rate_init (e + 1)
         / warmup_iter``; 'cosine' then anneals over the ``max_iter -
         warmup_iter`` epochs left. ``partial_fit`` calls count as epochs of the
-        schedule; each ``fit`` starts it afresh."""
+        schedule; each ``fit`` starts it afresh.
+
+    dropout : float or array-like of shape (n_layers - 2,), default=0.0
+        Probability of dropping each hidden unit while training, for every
+        hidden layer or one per hidden layer, in [0, 1). Inverted dropout as
+        PyTorch's ``nn.Dropout`` after each hidden activation: a kept unit is
+        scaled by 1 / (1 - p), and prediction never drops. The mask is fresh for
+        every row and epoch and the same for a given ``random_state`` on every
+        path and device (a hash of seed, epoch, row and unit; nothing is
+        stored). sgd, adam and adamw only: lbfgs raises ValueError for a rate
+        above 0. ``partial_fit`` and model files go on with the same masks.
+
+    max_grad_norm : float or None, default=None
+        Clip the gradient of each mini-batch step to at most this L2 norm over
+        all coefficients and intercepts together, as PyTorch's
+        ``clip_grad_norm_`` before ``optimizer.step()``: g is scaled by
+        ``min(1, max_grad_norm / (||g|| + 1e-6))``. The gradient is that of the
+        reported batch loss (the L2 term included, except for adamw). sgd, adam
+        and adamw; lbfgs raises ValueError. At ``batch_size=1`` a clipped fit
+        updates after each row's whole gradient instead of weight by weight."""
 
 _ATTRIBUTES_DOC = """
     loss_ : float
         The current loss computed with the loss function.
 
     best_loss_ : float or None
-        Minimum training loss reached (sgd / adam); None with early_stopping.
+        Minimum training loss reached (sgd, adam, adamw); None with early_stopping.
 
     loss_curve_ : list of shape (n_iter_,)
-        Training loss after each epoch (sgd / adam).
+        Training loss after each epoch (sgd, adam, adamw).
 
     validation_scores_ : list of shape (n_iter_,) or None
         Validation score after each epoch with early_stopping or a validation

@@ -68,7 +68,8 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
                  momentum=0.9, nesterovs_momentum=True, early_stopping=False,
                  validation_fraction=0.1, beta_1=0.9, beta_2=0.999, epsilon=1e-8,
                  n_iter_no_change=10, max_fun=15000, device="cpu",
-                 init="glorot_uniform", warmup_iter=0, class_weight=None):
+                 init="glorot_uniform", warmup_iter=0, dropout=0.0,
+                 max_grad_norm=None, class_weight=None):
         super().__init__(
             hidden_layer_sizes=hidden_layer_sizes, activation=activation, solver=solver,
             alpha=alpha, batch_size=batch_size, learning_rate=learning_rate,
@@ -78,7 +79,8 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
             nesterovs_momentum=nesterovs_momentum, early_stopping=early_stopping,
             validation_fraction=validation_fraction, beta_1=beta_1, beta_2=beta_2,
             epsilon=epsilon, n_iter_no_change=n_iter_no_change, max_fun=max_fun,
-            device=device, init=init, warmup_iter=warmup_iter)
+            device=device, init=init, warmup_iter=warmup_iter, dropout=dropout,
+            max_grad_norm=max_grad_norm)
         self.class_weight = class_weight
 
     def _validate_input(self, X, y, incremental, reset):
@@ -172,7 +174,7 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
     def partial_fit(self, X, y, sample_weight=None, classes=None):
         """Update the model with a single epoch over the given data.
 
-        Only available for the stochastic solvers (sgd, adam); the optimizer
+        Only available for the stochastic solvers (sgd, adam, adamw); the optimizer
         state carries over between calls.
 
         Parameters

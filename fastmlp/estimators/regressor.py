@@ -56,7 +56,8 @@ class MLPRegressor(RegressorMixin, BaseMLP):
                  warm_start=False, momentum=0.9, nesterovs_momentum=True,
                  early_stopping=False, validation_fraction=0.1, beta_1=0.9, beta_2=0.999,
                  epsilon=1e-8, n_iter_no_change=10, max_fun=15000, device="cpu",
-                 init="glorot_uniform", warmup_iter=0):
+                 init="glorot_uniform", warmup_iter=0, dropout=0.0,
+                 max_grad_norm=None):
         super().__init__(
             hidden_layer_sizes=hidden_layer_sizes, activation=activation, solver=solver,
             alpha=alpha, batch_size=batch_size, learning_rate=learning_rate,
@@ -66,7 +67,8 @@ class MLPRegressor(RegressorMixin, BaseMLP):
             nesterovs_momentum=nesterovs_momentum, early_stopping=early_stopping,
             validation_fraction=validation_fraction, beta_1=beta_1, beta_2=beta_2,
             epsilon=epsilon, n_iter_no_change=n_iter_no_change, max_fun=max_fun,
-            device=device, init=init, warmup_iter=warmup_iter)
+            device=device, init=init, warmup_iter=warmup_iter, dropout=dropout,
+            max_grad_norm=max_grad_norm)
 
     def _validate_input(self, X, y, incremental, reset):
         X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"], multi_output=True,
@@ -120,7 +122,7 @@ class MLPRegressor(RegressorMixin, BaseMLP):
     def partial_fit(self, X, y, sample_weight=None):
         """Update the model with a single epoch over the given data.
 
-        Only available for the stochastic solvers (sgd, adam); the optimizer
+        Only available for the stochastic solvers (sgd, adam, adamw); the optimizer
         state carries over between calls.
 
         Parameters

@@ -78,8 +78,12 @@ def loss_spec(code, dtype, alpha):
         raise ValueError(f"loss code must be one of {sorted(_LOSS_CODES)}, got {code!r}.")
     return LossSpec(code, float(np.finfo(dtype).eps), float(alpha))
 
-Hyper = namedtuple("Hyper", "learning_rate momentum nesterov beta_1 beta_2 epsilon")
+Hyper = namedtuple("Hyper", "learning_rate momentum nesterov beta_1 beta_2 epsilon "
+                   "weight_decay max_grad_norm", defaults=(0.0, 0.0))
 Hyper.__doc__ = """Optimizer hyperparameters (float64; ``nesterov`` a bool).
+
+weight_decay : adamw's decoupled decay (the estimator's ``alpha``), 0 otherwise.
+max_grad_norm : the L2 norm a finished gradient is clipped to; 0 for no clipping.
 
 The kernels cast them to the parameters' dtype once per call
 (``optimizers.typed_hyper``), so float32 training runs in float32 arithmetic.
@@ -92,17 +96,32 @@ code : the solver's code (``spec.SOLVERS``; NO_UPDATE finishes the gradient
     and takes no step).
 hyper : Hyper.
 state : 2-D array of ``SolverKind.state_rows`` rows: row 0 the velocity (sgd)
-    or the first moment (adam), row 1 the second moment (adam).
+    or the first moment (adam, adamw), row 1 the second moment.
 step : int64 array of one element, Adam's update count t (advanced in place
     by ``optimizers.advance_step``; on the CUDA path the host's count).
 """
 
-Batches = namedtuple("Batches", "order contiguous size")
+Dropout = namedtuple("Dropout", "threshold scale key_lo key_hi")
+Dropout.__doc__ = """Inverted dropout of the hidden layers in one epoch; build it with
+``dropout.epoch_dropout`` (``dropout.no_dropout`` when nothing drops).
+
+threshold : int64 array, one per hidden layer: a unit is kept when its 32-bit
+    hash is below it (``floor((1 - p) 2**32)``); empty when nothing drops.
+scale : float64 array, one per hidden layer: 1 / (1 - p), the kept units' factor.
+key_lo, key_hi : the epoch's two 32-bit keys (from the seed and the epoch).
+"""
+
+NO_DROPOUT = Dropout(threshold=np.empty(0, dtype=np.int64), scale=np.empty(0), key_lo=0,
+                     key_hi=0)
+"""A ``Dropout`` that drops nothing (its arrays are empty and never written)."""
+
+Batches = namedtuple("Batches", "order contiguous size dropout", defaults=(NO_DROPOUT,))
 Batches.__doc__ = """How an epoch walks the data.
 
 order : int64 row indices of the epoch (a permutation, or 0..n-1).
 contiguous : bool; when true the rows are taken in order, ``order`` unread.
 size : rows per mini-batch.
+dropout : the epoch's ``Dropout`` (default ``NO_DROPOUT``).
 """
 
 Block = namedtuple("Block", "order start stop contiguous")

@@ -36,6 +36,7 @@ Nothing is compiled at import; kernels compile on first launch and are cached on
 disk (``cache=True``).
 """
 
+import math
 from collections import namedtuple
 from types import FunctionType
 
@@ -46,7 +47,7 @@ from numba.core.dispatcher import Dispatcher
 
 from .. import config
 from ..spec import IDENTITY, NO_UPDATE, SOFTMAX
-from . import activations, inputs, losses, optimizers
+from . import activations, dropout, inputs, losses, optimizers
 from .bundles import DeviceScratch
 from .optimizers import cast_like
 
@@ -81,6 +82,8 @@ batch_loss = _device(losses.batch_loss)
 finished_gradient = _device(optimizers.finished_gradient)
 typed_hyper = _device(optimizers.typed_hyper)
 updated = _device(optimizers.updated)
+row_keys = _device(dropout.row_keys)
+unit_kept = _device(dropout.unit_kept)
 
 TILE_MAX = config.CUDA_TILE_MAX
 MAX_THREADS = TILE_MAX * TILE_MAX
@@ -105,7 +108,8 @@ TOTAL = 0  # sum_rows w * loss_row of the current block(s)
 WEIGHT_SUM = 1  # sum_rows w of the current block(s)
 EPOCH = 2  # sum over batches of batch loss x batch rows (NaN once not finite)
 BATCH = 3  # regularised mean loss of the last finished batch (the L-BFGS objective)
-N_SUMS = 4
+CLIP = 4  # the factor min(1, c / (||g|| + 1e-6)) of gradient clipping
+N_SUMS = 5
 
 
 def threads_per_block():
@@ -192,8 +196,12 @@ def store_product(c, i, j, n, m, value, bias, epi):
         C[idx] = activate(z, epi.code)
     elif epi.kind == BACKPROP:
         idx = c.off + i * m + j
-        a = epi.aux[idx]
-        z = C[idx] if needs_pre(epi.code) else a  # C holds z where f' needs it
+        if epi.keep_pre:  # under dropout C holds the value f' reads (z or the output)
+            a = C[idx]
+            z = a
+        else:
+            a = epi.aux[idx]
+            z = C[idx] if needs_pre(epi.code) else a  # C holds z where f' needs it
         C[idx] = value * derivative(a, z, epi.code)
     else:
         idx = c.off + i * m + j if i < n else epi.extra_off + j
@@ -245,6 +253,34 @@ def gather_rows_kernel(X, n_features, order, start, rows, xbuf):
 
 
 @cuda.jit(cache=True)
+def row_keys_kernel(order, start, rows, contiguous, key_lo, key_hi, keys):
+    """``keys[2 r], keys[2 r + 1]``: the dropout keys of the block's row ``r``
+    (``dropout.row_keys``), one thread per row."""
+    r = cuda.grid(1)
+    if r < rows:
+        keys[2 * r], keys[2 * r + 1] = row_keys(key_lo, key_hi,
+                                                row_index(order, start, r, contiguous))
+
+
+@cuda.jit(cache=True)
+def dropout_kernel(M, off, rows, cols, kept_value, store, keys, threshold, scale, unit0):
+    """Dropout of the (rows, cols) block of M at ``off``: each element times
+    ``scale`` if its unit is kept (``dropout.unit_kept``, units numbered from
+    ``unit0``), else 0; with ``store`` the old value first goes to
+    ``kept_value`` at the same index. One thread per element."""
+    idx = cuda.grid(1)
+    if idx < rows * cols:
+        r = idx // cols
+        v = M[off + idx]
+        if store:
+            kept_value[off + idx] = v
+        if unit_kept(keys[2 * r], keys[2 * r + 1], unit0 + idx - r * cols, threshold):
+            M[off + idx] = v * cast_like(M, scale)
+        else:
+            M[off + idx] = cast_like(M, 0.0)
+
+
+@cuda.jit(cache=True)
 def softmax_rows_kernel(Z, off, rows, cols):
     """Row-wise softmax of the (rows, cols) block at ``off``, one thread per row."""
     r = cuda.grid(1)
@@ -289,11 +325,13 @@ def output_delta_kernel(P, D, off, cols, targets, block, loss, softmax, sums, ac
 
 
 @cuda.jit(cache=True)
-def finish_and_step_kernel(params, grad, n_coef, alpha, sums, code, hyper, state, lr_t,
-                           partial):
+def finish_and_step_kernel(params, grad, n_coef, alpha, sums, code, hyper, epsilon, state,
+                           lr_t, partial, clipped):
     """One thread per parameter: ``optimizers.finished_gradient`` (stored in
     ``grad``), then the step ``optimizers.updated`` of solver ``code`` (none for
-    NO_UPDATE), in the parameters' dtype, as ``optimizers.finish_and_step``.
+    NO_UPDATE), in the parameters' dtype, as ``optimizers.finish_and_step``;
+    ``epsilon`` the step's (``optimizers.step_epsilon``). When ``clipped``,
+    ``grad`` is finished already and is scaled by sums[CLIP] instead.
     Per-block sums of W^2 (before the step, float64) go to ``partial``."""
     sh = cuda.shared.array(MAX_THREADS, dtype=float64)
     k = cuda.grid(1)
@@ -302,16 +340,36 @@ def finish_and_step_kernel(params, grad, n_coef, alpha, sums, code, hyper, state
         w = params[k]
         if k < n_coef:
             squares = w * w
-        grad[k] = finished_gradient(grad[k], w, cast_like(params, alpha if k < n_coef else 0.0),
-                                    cast_like(params, sums[WEIGHT_SUM]), True)
+        if clipped:
+            grad[k] *= cast_like(params, sums[CLIP])
+        else:
+            grad[k] = finished_gradient(grad[k], w,
+                                        cast_like(params, alpha if k < n_coef else 0.0),
+                                        cast_like(params, sums[WEIGHT_SUM]), True)
         if code != NO_UPDATE:  # (its state has no column per parameter)
             last = state.shape[0] - 1  # adam's v; sgd has one state row
+            th = typed_hyper(hyper, params, epsilon)
             params[k], state[0, k], state[last, k] = updated(
-                w, state[0, k], state[last, k], grad[k], code, cast_like(params, lr_t),
-                typed_hyper(hyper, params))
+                w, state[0, k], state[last, k], grad[k], code, cast_like(params, lr_t), th,
+                th.decay if k < n_coef else th.one)
     squares = block_sum(sh, squares)
     if cuda.threadIdx.x == 0:
         partial[cuda.blockIdx.x] = squares
+
+
+@cuda.jit(cache=True)
+def clip_factor_kernel(grad, max_norm, sums):
+    """One block: sums[CLIP] = min(1, max_norm / (||grad|| + 1e-6)) (the norm in
+    float64), ``optimizers.clip_finished``'s factor."""
+    sh = cuda.shared.array(MAX_THREADS, dtype=float64)
+    norm2 = 0.0
+    for k in range(cuda.threadIdx.x, grad.shape[0], cuda.blockDim.x):
+        g = float64(grad[k])
+        norm2 += g * g
+    norm2 = block_sum(sh, norm2)
+    if cuda.threadIdx.x == 0:
+        factor = max_norm / (math.sqrt(norm2) + 1e-6)
+        sums[CLIP] = factor if factor < 1.0 else 1.0
 
 
 @cuda.jit(cache=True)
@@ -393,37 +451,68 @@ def weight_grad(net, i, source, rows, scratch, grad, accumulate):
          Epilogue(WEIGHT_GRAD, net.inter_off.item(i), grad, IDENTITY, accumulate, False))
 
 
-def backprop_delta(net, i, rows, scratch):
+def backprop_delta(net, i, rows, scratch, drop=None):
     """Layer ``i - 1``'s deltas ``D_prev = (D_i @ W_i.T) * f'(A_prev)`` in ``scratch``.
     For an activation of ``activations.needs_pre``, D_prev holds Z on entry
-    (``forward_layer(keep_pre=True)``) and f' is taken from it."""
+    (``forward_layer(keep_pre=True)``) and f' is taken from it; under dropout
+    (``drop``, see ``forward``) D_prev holds the value f' reads and the
+    mask is applied after."""
     n_in, n_out = net.units.item(i), net.units.item(i + 1)
     gemm(Operand(scratch.deltas, scratch.act_off[i], n_out, False),
          Operand(net.params, net.coef_off.item(i), n_out, True),
          Operand(scratch.deltas, scratch.act_off[i - 1], n_in, False), rows, n_in, n_out,
-         Epilogue(BACKPROP, 0, scratch.acts, net.hidden_code, False, False))
+         Epilogue(BACKPROP, 0, scratch.acts, net.hidden_code, False, drop is not None))
+    if drop is not None:
+        drop_layer(net, i - 1, scratch.deltas, scratch.act_off[i - 1], rows, scratch.deltas,
+                   False, drop)
 
 
-def forward(net, x, rows, scratch, training=False):
+def drop_layer(net, i, M, off, rows, kept_value, store, drop):
+    """Launch ``dropout_kernel`` on hidden layer ``i``'s block of M at ``off``."""
+    cols = net.units.item(i + 1)
+    dropout_, keys = drop
+    dropout_kernel[linear_blocks(rows * cols), threads_per_block()](
+        M, off, rows, cols, kept_value, store, keys, int(dropout_.threshold[i]),
+        float(dropout_.scale[i]), net.inter_off.item(i))
+
+
+def block_row_keys(block, drop):
+    """Launch ``row_keys_kernel``: the dropout keys of ``block``'s rows into
+    ``drop``'s key buffer (``drop = (Dropout, keys)``, see ``forward``)."""
+    dropout_, keys = drop
+    rows = block.stop - block.start
+    row_keys_kernel[linear_blocks(rows), threads_per_block()](
+        block.order, block.start, rows, block.contiguous, dropout_.key_lo, dropout_.key_hi,
+        keys)
+
+
+def forward(net, x, rows, scratch, training=False, drop=None):
     """Every layer's outputs for ``rows`` input rows (the Operand ``x``) into
     ``scratch.acts``; a softmax output is left un-normalised (see
     ``forward_layer``). When ``training`` with an activation of
     ``activations.needs_pre``, hidden pre-activations go to ``scratch.deltas``
-    for ``backward``."""
+    for ``backward``. ``drop``: None, or ``(Dropout, keys)`` with the block's
+    row keys on the device (``block_row_keys``): the hidden layers' outputs
+    are dropped, and the value f' reads is kept in ``scratch.deltas``."""
     n_layers = len(net.units) - 1
     keep_pre = training and net.hidden_code in activations.NEEDS_PRE
     for i in range(n_layers):
+        hidden = i < n_layers - 1
         forward_layer(net, i, layer_source(net, i, x, scratch), rows, scratch,
-                      keep_pre and i < n_layers - 1)
+                      keep_pre and hidden)
+        if drop is not None and hidden:
+            off = scratch.act_off[i]
+            drop_layer(net, i, scratch.acts, off, rows, scratch.deltas, not keep_pre, drop)
 
 
-def backward(net, x, rows, scratch, grad, accumulate):
+def backward(net, x, rows, scratch, grad, accumulate, drop=None):
     """Back-propagate the output delta in ``scratch.deltas``; the gradient sums of
-    every layer go to ``grad`` (added to it when ``accumulate``)."""
+    every layer go to ``grad`` (added to it when ``accumulate``). ``drop``
+    what ``forward`` was given."""
     for i in range(len(net.units) - 2, -1, -1):
         weight_grad(net, i, layer_source(net, i, x, scratch), rows, scratch, grad, accumulate)
         if i > 0:
-            backprop_delta(net, i, rows, scratch)
+            backprop_delta(net, i, rows, scratch, drop)
 
 
 def gather_rows(X, n_features, order, start, rows, xbuf):
@@ -447,22 +536,33 @@ def output_delta(net, scratch, targets, block, loss, sums, accumulate):
         targets, block, loss, net.out_code == SOFTMAX, sums, accumulate)
 
 
-def finish_and_step(net, grad, loss, sums, solver, lr_t, partial):
+def finish_and_step(net, grad, loss, sums, solver, lr_t, partial, epsilon=None):
     """Launch ``finish_and_step_kernel`` over the flat parameter vector.
 
     ``solver`` a ``Solver`` whose state is on the device (its code NO_UPDATE for
     the L-BFGS objective; its step count is the host's and not passed);
-    ``lr_t`` the step size (``optimizers.advance_step``); the weight sum is
-    read from ``sums``. ``partial`` needs ``linear_blocks(n_params)`` slots;
-    returns that count.
+    ``lr_t`` the step size (``optimizers.advance_step``) and ``epsilon`` the
+    step's (``optimizers.step_epsilon``; default the solver's); the weight sum
+    is read from ``sums``. When the solver clips (``max_grad_norm``), the
+    gradient is finished, its clipping factor computed (``clip_factor_kernel``)
+    and then the step taken: three launches instead of one. ``partial`` needs
+    ``linear_blocks(n_params)`` slots; returns that count.
     """
     blocks = linear_blocks(net.params.shape[0])
     if partial.shape[0] < blocks:
         raise ValueError(f"partial has {partial.shape[0]} slots, the launch needs {blocks} "
                          "(was the tile shrunk after the buffers were allocated?)")
-    finish_and_step_kernel[blocks, threads_per_block()](
-        net.params, grad, net.n_coef, float(loss.alpha), sums, solver.code, solver.hyper,
-        solver.state, float(lr_t), partial)
+    hyper = solver.hyper
+    epsilon = hyper.epsilon if epsilon is None else epsilon
+    alpha = optimizers.coupled_alpha.py_func(solver.code, float(loss.alpha))
+    clipped = hyper.max_grad_norm > 0 and solver.code != NO_UPDATE
+    launch = finish_and_step_kernel[blocks, threads_per_block()]
+    if clipped:
+        launch(net.params, grad, net.n_coef, alpha, sums, NO_UPDATE, hyper, epsilon,
+               solver.state, 0.0, partial, False)
+        clip_factor_kernel[1, threads_per_block()](grad, float(hyper.max_grad_norm), sums)
+    launch(net.params, grad, net.n_coef, alpha, sums, solver.code, hyper, float(epsilon),
+           solver.state, float(lr_t), partial, clipped)
     return blocks
 
 

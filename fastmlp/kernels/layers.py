@@ -32,6 +32,12 @@ tanh, logistic and identity therefore get loops with a constant code
 (``bias_activate``, ``scale_by_derivative``), which vectorise, and the other
 codes call ``activate_any`` / ``derivative_any``.
 
+Dropout (``dropout.py``) multiplies each hidden layer's outputs by the mask
+after (F); while it drops, every hidden layer keeps the value its f' reads --
+Z for the codes above, the undropped output A otherwise -- in its slot of
+``deltas``, and (B) takes the ``needs_pre`` route with the mask applied to
+``delta_prev`` (``drop_units``, ``dropped_derivative``).
+
 Helpers called from one place are inlined (``inline="always"``): each
 separately compiled function adds a fixed cost to a cold first fit.
 """
@@ -50,6 +56,7 @@ from .activations import (
     softmax_row,
     tanh_derivative,
 )
+from .dropout import dropping, row_keys, unit_kept
 from .inputs import input_gradient, input_product, row_index
 from .losses import delta_and_loss
 from .products import gemm
@@ -134,11 +141,49 @@ def scale_by_derivative(D, A, code):
                 D[r, j] *= derivative_any(A[r, j], A[r, j], code)
 
 
+@kernel(inline="always")
+def drop_units(A, kept_value, block, dropout, layer, unit0, store):
+    """Dropout of hidden layer ``layer`` on its block of outputs ``A``: each unit
+    times ``scale`` if kept, else 0; with ``store``, ``kept_value`` first receives
+    the undropped outputs (f' reads them in ``dropped_derivative``). Units are
+    numbered from ``unit0`` (the layer's intercept offset)."""
+    rows, cols = A.shape
+    threshold = dropout.threshold[layer]
+    scale = A.dtype.type(dropout.scale[layer])
+    zero = A.dtype.type(0.0)
+    for r in range(rows):
+        lo, hi = row_keys(dropout.key_lo, dropout.key_hi,
+                          row_index(block.order, block.start, r, block.contiguous))
+        for j in range(cols):
+            a = A[r, j]
+            if store:
+                kept_value[r, j] = a
+            A[r, j] = a * scale if unit_kept(lo, hi, unit0 + j, threshold) else zero
+
+
+@kernel(inline="always")
+def dropped_derivative(D, P, block, dropout, layer, unit0, code):
+    """(B) under dropout: ``D = P * f'(v) * m / (1 - p)``, with ``v`` the value
+    f' reads (kept in ``D`` by the forward pass) and ``P = delta @ W.T``."""
+    rows, cols = D.shape
+    threshold = dropout.threshold[layer]
+    scale = D.dtype.type(dropout.scale[layer])
+    zero = D.dtype.type(0.0)
+    for r in range(rows):
+        lo, hi = row_keys(dropout.key_lo, dropout.key_hi,
+                          row_index(block.order, block.start, r, block.contiguous))
+        for j in range(cols):
+            v = D[r, j]
+            D[r, j] = (P[r, j] * derivative_any(v, v, code) * scale
+                       if unit_kept(lo, hi, unit0 + j, threshold) else zero)
+
+
 @kernel
-def forward(inputs, block, net, act_off, scratch):
+def forward(inputs, block, net, act_off, scratch, dropout):
     """(F) for every layer; outputs go to ``scratch.acts`` (and, for training
     an activation of ``needs_pre``, hidden pre-activations to
-    ``scratch.deltas``: prediction passes an empty ``deltas``). Returns the
+    ``scratch.deltas``: prediction passes an empty ``deltas``), with the hidden
+    layers' ``dropout`` applied (see the module docstring). Returns the
     block's dense input rows (unused for CSR), which ``backward`` needs."""
     rows = block.stop - block.start
     units = net.units
@@ -147,6 +192,7 @@ def forward(inputs, block, net, act_off, scratch):
     A0 = input_product(inputs, block, coef_view(net.params, net, first),
                        layer_view(scratch.acts, act_off[0], rows, units[1]), scratch.xbuf)
     keep_pre = needs_pre(net.hidden_code) and scratch.deltas.shape[0] > 0
+    drops = dropping(dropout)
     for i in range(n_layers):
         Z = layer_view(scratch.acts, act_off[i], rows, units[i + 1])
         if i > 0:
@@ -157,6 +203,9 @@ def forward(inputs, block, net, act_off, scratch):
                          units[i + 1])
         bias_activate(Z, intercept_view(net.params, net, i),
                       net.hidden_code if hidden else net.out_code, pre)
+        if hidden and drops:
+            drop_units(Z, layer_view(scratch.deltas, act_off[i], rows, units[i + 1]), block,
+                       dropout, i, net.inter_off[i], not keep_pre)
     return A0
 
 
@@ -181,13 +230,14 @@ def output_delta(P, targets, block, loss, delta):
 
 
 @kernel
-def backward(inputs, block, A0, net, act_off, scratch):
+def backward(inputs, block, A0, net, act_off, scratch, dropout):
     """(B): back-propagate the output delta (already in ``scratch.deltas``) and
     write the unnormalised gradient sums of every layer into ``scratch.grad``.
-    ``A0`` is what ``forward`` returned."""
+    ``A0`` is what ``forward`` returned, ``dropout`` what it was given."""
     rows = block.stop - block.start
     units = net.units
     acts, deltas, grad = scratch.acts, scratch.deltas, scratch.grad
+    drops = dropping(dropout)
     for i in range(units.shape[0] - 2, -1, -1):
         D = layer_view(deltas, act_off[i], rows, units[i + 1])
         gW = coef_view(grad, net, i)
@@ -204,7 +254,11 @@ def backward(inputs, block, A0, net, act_off, scratch):
             D_prev = layer_view(deltas, act_off[i - 1], rows, units[i])
             A_prev = layer_view(acts, act_off[i - 1], rows, units[i])
             code = net.hidden_code
-            if needs_pre(code):  # D_prev holds Z; the product goes to A_prev's slot
+            if drops:  # D_prev holds f''s argument; the product goes to A_prev's slot
+                gemm(D, coef_view(net.params, net, i).T, A_prev)
+                dropped_derivative(D_prev, A_prev, block, dropout, i - 1, net.inter_off[i - 1],
+                                   code)
+            elif needs_pre(code):  # D_prev holds Z; the product goes to A_prev's slot
                 gemm(D, coef_view(net.params, net, i).T, A_prev)
                 for r in range(rows):
                     for j in range(units[i]):
@@ -216,8 +270,9 @@ def backward(inputs, block, A0, net, act_off, scratch):
 
 
 @kernel(inline="always")
-def block_loss_grad(inputs, targets, block, net, loss, act_off, scratch):
-    """Forward, output delta and backward over one block of rows.
+def block_loss_grad(inputs, targets, block, net, loss, act_off, scratch, dropout):
+    """Forward, output delta and backward over one block of rows, with the
+    hidden layers' ``dropout``.
 
     Writes the block's unnormalised gradient sums to ``scratch.grad`` and returns
     (weighted loss sum, weight sum) for ``optimizers.finish_and_step`` and
@@ -225,10 +280,10 @@ def block_loss_grad(inputs, targets, block, net, loss, act_off, scratch):
     """
     units = net.units
     rows = block.stop - block.start
-    A0 = forward(inputs, block, net, act_off, scratch)
+    A0 = forward(inputs, block, net, act_off, scratch, dropout)
     last = units.shape[0] - 2
     P = layer_view(scratch.acts, act_off[last], rows, units[last + 1])
     D = layer_view(scratch.deltas, act_off[last], rows, units[last + 1])
     total, weight_sum = output_delta(P, targets, block, loss, D)
-    backward(inputs, block, A0, net, act_off, scratch)
+    backward(inputs, block, A0, net, act_off, scratch, dropout)
     return total, weight_sum

@@ -8,8 +8,15 @@ Equations (``lr_t`` the step size, ``g`` the finished gradient):
     (A)  adam: m = b1 m + (1 - b1) g;   v = b2 v + (1 - b2) g^2;
                p -= lr_t m / (sqrt(v) + eps),  lr_t = lr sqrt(1 - b2^t) / (1 - b1^t)
                (Kingma & Ba, Algorithm 1, bias correction folded into lr_t)
+    (W)  adamw: (A) with alpha = 0 in (G), on p (1 - lr alpha) for coefficients
+               (decoupled weight decay, Loshchilov & Hutter, Algorithm 2) and with
+               eps_t = eps sqrt(1 - b2^t) for eps: PyTorch's AdamW adds eps after
+               the bias correction, lr/(1 - b1^t) m / (sqrt(v / (1 - b2^t)) + eps),
+               which is (A)'s lr_t m / (sqrt(v) + eps_t)
+    (C)  clipping (max_grad_norm c > 0): g *= min(1, c / (||g|| + 1e-6)) over the
+         whole finished gradient before the step (``clip_grad_norm_``'s rule)
 
-``finished_gradient`` (G), ``sgd_updated`` (S) and ``adam_updated`` (A) are
+``finished_gradient`` (G), ``sgd_updated`` (S), ``adam_updated`` (A, W) are
 inlined scalar helpers (``updated`` picks one by solver code, the codes of
 ``fastmlp.spec.SOLVERS``),
 so the per-sample path can update each weight the moment its gradient is known
@@ -33,19 +40,22 @@ from collections import namedtuple
 import numpy as np
 from numba.extending import overload
 
-from ..spec import ADAM, NO_UPDATE, SGD
+from ..spec import ADAM, ADAMW, NO_UPDATE, SGD
 from . import kernel
 from .bundles import Hyper, Solver
 from .losses import sum_of_squares
 
 NO_HYPER = Hyper(learning_rate=0.0, momentum=0.0, nesterov=False, beta_1=0.0, beta_2=0.0,
-                 epsilon=0.0)
+                 epsilon=0.0, weight_decay=0.0, max_grad_norm=0.0)
 """Hyperparameters that NO_UPDATE never reads."""
 
 TypedHyper = namedtuple(
     "TypedHyper",
-    "momentum nesterov beta_1 one_minus_beta_1 beta_2 one_minus_beta_2 epsilon")
-"""What ``updated`` reads: the hyperparameters in the parameters' dtype."""
+    "momentum nesterov beta_1 one_minus_beta_1 beta_2 one_minus_beta_2 epsilon decay one")
+"""What ``updated`` reads: the hyperparameters in the parameters' dtype;
+``epsilon`` is the step's (eps_t for adamw), ``decay`` the coefficients'
+factor 1 - lr alpha of adamw (1 for every other solver), ``one`` the
+intercepts' factor."""
 
 
 def cast_like(like, x):
@@ -60,13 +70,31 @@ def _cast_like(like, x):
 
 
 @kernel(inline="always")
-def typed_hyper(hyper, like):
+def typed_hyper(hyper, like, epsilon):
     """``hyper`` (float64) as a TypedHyper in the dtype of ``like``, so float32
-    training runs in float32 arithmetic (float64 training is unchanged)."""
+    training runs in float32 arithmetic (float64 training is unchanged);
+    ``epsilon`` the step's (``step_epsilon``)."""
     return TypedHyper(cast_like(like, hyper.momentum), hyper.nesterov,
                       cast_like(like, hyper.beta_1), cast_like(like, 1.0 - hyper.beta_1),
                       cast_like(like, hyper.beta_2), cast_like(like, 1.0 - hyper.beta_2),
-                      cast_like(like, hyper.epsilon))
+                      cast_like(like, epsilon),
+                      cast_like(like, 1.0 - hyper.learning_rate * hyper.weight_decay),
+                      cast_like(like, 1.0))
+
+
+@kernel(inline="always")
+def step_epsilon(code, hyper, step):
+    """The epsilon of update number ``step``: (W)'s eps_t for adamw, eps otherwise."""
+    if code == ADAMW:
+        return hyper.epsilon * math.sqrt(1.0 - hyper.beta_2 ** step)
+    return hyper.epsilon
+
+
+@kernel(inline="always")
+def coupled_alpha(code, alpha):
+    """The L2 penalty that enters the gradient (G): none for adamw, whose
+    ``alpha`` is the decoupled decay (W)."""
+    return 0.0 if code == ADAMW else alpha
 
 
 @kernel(inline="always")
@@ -80,7 +108,7 @@ def adam_step_size(hyper, step):
 def advance_step(solver):
     """Count one more update in ``solver.step[0]`` (Adam's t) and return the
     step size lr_t of that update."""
-    if solver.code == ADAM:
+    if solver.code == ADAM or solver.code == ADAMW:
         solver.step[0] += 1
         return adam_step_size(solver.hyper, solver.step[0])
     if solver.code == SGD:
@@ -105,6 +133,15 @@ def adam_updated(p, m, v, g, lr_t, th):
 
 
 @kernel(inline="always")
+def adamw_updated(p, m, v, g, lr_t, decay, th):
+    """(W): (A) on the decayed parameter ``p * decay`` (``th.decay`` for a
+    coefficient, ``th.one`` for an intercept)."""
+    m = th.beta_1 * m + th.one_minus_beta_1 * g
+    v = th.beta_2 * v + th.one_minus_beta_2 * g * g
+    return p * decay - lr_t * m / (math.sqrt(v) + th.epsilon), m, v
+
+
+@kernel(inline="always")
 def sgd_updated(p, velocity, g, lr_t, th):
     """(S): new (parameter, velocity)."""
     v = th.momentum * velocity - lr_t * g
@@ -114,13 +151,16 @@ def sgd_updated(p, velocity, g, lr_t, th):
 
 
 @kernel(inline="always")
-def updated(p, s0, s1, g, code, lr_t, th):
-    """New (parameter, state 0, state 1) after one step (S or A) with gradient
-    ``g``; ``th`` a TypedHyper. For sgd both state values returned are the new
+def updated(p, s0, s1, g, code, lr_t, th, decay):
+    """New (parameter, state 0, state 1) after one step (S, A or W) with gradient
+    ``g``; ``th`` a TypedHyper, ``decay`` adamw's factor of this parameter
+    (``th.decay`` or ``th.one``). For sgd both state values returned are the new
     velocity (sgd keeps one state row, which is then row 0 and row -1). Any
     other code (NO_UPDATE) returns the values unchanged."""
     if code == ADAM:
         return adam_updated(p, s0, s1, g, lr_t, th)
+    if code == ADAMW:
+        return adamw_updated(p, s0, s1, g, lr_t, decay, th)
     if code == SGD:
         p, v = sgd_updated(p, s0, g, lr_t, th)
         return p, v, v
@@ -128,14 +168,32 @@ def updated(p, s0, s1, g, code, lr_t, th):
 
 
 @kernel
+def clip_finished(grad, params, n_coef, alpha, weight_sum, max_norm):
+    """(G) into ``grad``, then (C): scale it to an L2 norm of at most ``max_norm``
+    (the norm summed in float64; the factor applied in the parameters' dtype)."""
+    zero = cast_like(params, 0.0)
+    norm2 = 0.0
+    for k in range(params.shape[0]):
+        g = finished_gradient(grad[k], params[k], alpha if k < n_coef else zero, weight_sum,
+                              True)
+        grad[k] = g
+        norm2 += float(g) * float(g)
+    scale = cast_like(params, min(1.0, max_norm / (math.sqrt(norm2) + 1e-6)))
+    for k in range(params.shape[0]):
+        grad[k] *= scale
+
+
+@kernel
 def finish_and_step(net, grad, alpha, weight_sum, solver, lr_t):
-    """(G) on the summed gradient ``grad``, then one step with ``solver`` in one
-    pass; with NO_UPDATE the finished gradient is stored in ``grad`` instead.
-    Returns ``sum(W ** 2)`` (before the step) for the L2 loss."""
-    params, n_coef = net.params, net.n_coef
-    th = typed_hyper(solver.hyper, params)
+    """(G) on the summed gradient ``grad`` (and (C) when the solver clips),
+    then one step with ``solver`` in one pass; with NO_UPDATE the finished
+    gradient is stored in ``grad`` instead. Returns ``sum(W ** 2)`` (before
+    the step) for the L2 loss."""
+    params, n_coef, code = net.params, net.n_coef, solver.code
+    th = typed_hyper(solver.hyper, params,
+                     step_epsilon(code, solver.hyper, solver.step[0]))
     lr_c = cast_like(params, lr_t)
-    alpha_c = cast_like(params, alpha)
+    alpha_c = cast_like(params, coupled_alpha(code, alpha))
     zero = cast_like(params, 0.0)
     sw_c = cast_like(params, weight_sum)
     s0 = solver.state[0]
@@ -144,18 +202,30 @@ def finish_and_step(net, grad, alpha, weight_sum, solver, lr_t):
     # about 10,000 elements, and on a busy 2-core machine one 15,000-element dot
     # then took 7 ms, 200 times the whole Adam step
     squares = sum_of_squares(params, n_coef)
+    if solver.hyper.max_grad_norm > 0 and code != NO_UPDATE:
+        # (C) needs the whole finished gradient first; the loops below then see
+        # it as a sum of weight 1 without penalty: (g + 0 p) / 1 == g exactly
+        clip_finished(grad, params, n_coef, alpha_c, sw_c, solver.hyper.max_grad_norm)
+        alpha_c = zero
+        sw_c = th.one
     # one loop per solver (the code is then a constant and the loop vectorises)
-    if solver.code == ADAM:
+    if code == ADAM:
         for k in range(params.shape[0]):
             w = params[k]
             g = finished_gradient(grad[k], w, alpha_c if k < n_coef else zero, sw_c, True)
             params[k], s0[k], s1[k] = adam_updated(w, s0[k], s1[k], g, lr_c, th)
-    elif solver.code == SGD:
+    elif code == ADAMW:
+        for k in range(params.shape[0]):
+            w = params[k]
+            g = finished_gradient(grad[k], w, zero, sw_c, True)
+            params[k], s0[k], s1[k] = adamw_updated(w, s0[k], s1[k], g, lr_c,
+                                                    th.decay if k < n_coef else th.one, th)
+    elif code == SGD:
         for k in range(params.shape[0]):
             w = params[k]
             g = finished_gradient(grad[k], w, alpha_c if k < n_coef else zero, sw_c, True)
             params[k], s0[k] = sgd_updated(w, s0[k], g, lr_c, th)
-    elif solver.code == NO_UPDATE:
+    elif code == NO_UPDATE:
         for k in range(params.shape[0]):
             grad[k] = finished_gradient(grad[k], params[k], alpha_c if k < n_coef else zero,
                                         sw_c, True)

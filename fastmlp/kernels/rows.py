@@ -18,7 +18,8 @@ right after its old value has been used for ``delta_prev`` -- the hand-fused
 per-sample SGD loop, for any depth, activation, loss and optimizer. The L2
 loss's sum(W^2) before the row's update is summed from those old values.
 
-Three switches are tested inside the update loops: batch size 1 (fused),
+Three switches are tested inside the update loops: batch size 1 without
+gradient clipping (fused; clipping needs the row's whole gradient first),
 plain sgd (no momentum: no velocity) and sample weights. ``epoch_rows`` takes
 them as arguments; ``run_epoch_rows`` passes them computed at run time, while
 per-sample sgd without momentum on unweighted rows calls ``epoch_rows`` without
@@ -41,13 +42,16 @@ import numpy as np
 from ..spec import IDENTITY, RELU, SGD, SOFTMAX
 from . import kernel
 from .activations import activate, derivative, needs_pre, softmax_row
+from .dropout import dropping, row_keys, unit_kept
 from .inputs import load_row, row_index
 from .losses import accumulated_loss, delta_and_loss
 from .optimizers import (
     advance_step,
     cast_like,
+    coupled_alpha,
     finish_and_step,
     finished_gradient,
+    step_epsilon,
     typed_hyper,
     updated,
 )
@@ -63,13 +67,16 @@ def row_offsets(units):
 
 
 @kernel(inline="always")
-def forward_row(net, lay_off, acts, pre):
+def forward_row(net, lay_off, acts, pre, dropout, lo, hi):
     """Forward pass of the row in ``acts[:units[0]]``; layer i's outputs go to
     ``acts[lay_off[i + 1]:]``. For an activation of ``needs_pre``, hidden
     pre-activations go to the same offsets of ``pre`` (the row's deltas, unused
-    until the backward pass reaches them)."""
+    until the backward pass reaches them). When ``dropout`` drops, the hidden
+    outputs are dropped with the row's keys (lo, hi) (``dropout.py``), and
+    ``pre`` keeps the value f' reads (z, or the undropped output)."""
     params, units, coef_off, inter_off = net.params, net.units, net.coef_off, net.inter_off
     n_layers = units.shape[0] - 1
+    drops = dropping(dropout)
     for i in range(n_layers):
         n_in, n_out = units[i], units[i + 1]
         ia, oa, w0, b0 = lay_off[i], lay_off[i + 1], coef_off[i], inter_off[i]
@@ -100,6 +107,23 @@ def forward_row(net, lay_off, acts, pre):
         elif code != IDENTITY:
             for j in range(n_out):
                 acts[oa + j] = activate(acts[oa + j], code)
+        if drops and i < n_layers - 1:
+            threshold = dropout.threshold[i]
+            scale = cast_like(acts, dropout.scale[i])
+            zero = cast_like(acts, 0.0)
+            store = not needs_pre(code)
+            for j in range(n_out):
+                a = acts[oa + j]
+                if store:
+                    pre[oa + j] = a
+                acts[oa + j] = a * scale if unit_kept(lo, hi, b0 + j, threshold) else zero
+
+
+@kernel(inline="always")
+def dropped_derivative(v, code, lo, hi, unit, threshold, scale, zero):
+    """f'(v) times unit ``unit``'s dropout factor (scale if kept, else 0); ``v``
+    the value ``forward_row`` kept for f'."""
+    return derivative(v, v, code) * scale if unit_kept(lo, hi, unit, threshold) else zero
 
 
 @kernel
@@ -131,17 +155,22 @@ def epoch_rows(inputs, targets, batches, net, loss, solver, scratch, fused=True,
     keep_pre = needs_pre(hidden_code)  # deltas[...] holds z until overwritten
     relu = hidden_code == RELU  # the common case, with a constant code (as forward_row)
     code = solver.code
-    th = typed_hyper(solver.hyper, params)
-    alpha_c = cast_like(params, loss.alpha)
+    alpha_c = cast_like(params, coupled_alpha(code, loss.alpha))
     zero = cast_like(params, 0.0)
     s0 = solver.state[0]
     s1 = solver.state[solver.state.shape[0] - 1]  # adam's v; sgd has one state row
     grad = scratch.grad
+    dropout = batches.dropout
+    drops = dropping(dropout)
+    lo = hi = 0  # the row's dropout keys
+    threshold = u0 = 0  # the dropout of a layer below (set per layer when dropping)
+    scale = zero
     accumulated = 0.0
     for start in range(0, n, batches.size):
         stop = min(start + batches.size, n)
         lr_t = advance_step(solver)
         lr_c = cast_like(params, lr_t)
+        th = typed_hyper(solver.hyper, params, step_epsilon(code, solver.hyper, solver.step[0]))
         if not fused:
             grad[:] = 0
         total = 0.0
@@ -154,7 +183,9 @@ def epoch_rows(inputs, targets, batches, net, loss, solver, scratch, fused=True,
             w = sw[row] if weighted else 1.0
             w_c = cast_like(params, w)
             load_row(inputs, row, units[0], acts)
-            forward_row(net, lay_off, acts, deltas)
+            if drops:
+                lo, hi = row_keys(dropout.key_lo, dropout.key_hi, row)
+            forward_row(net, lay_off, acts, deltas, dropout, lo, hi)
             row_loss = 0.0
             for j in range(n_outputs):
                 deltas[out_a + j], term = delta_and_loss(acts[out_a + j], Y[row, j], w_c,
@@ -166,14 +197,22 @@ def epoch_rows(inputs, targets, batches, net, loss, solver, scratch, fused=True,
             for i in range(n_layers - 1, -1, -1):
                 n_in, n_out = units[i], units[i + 1]
                 ia, oa, w0, b0 = lay_off[i], lay_off[i + 1], coef_off[i], inter_off[i]
+                if i > 0 and drops:  # the dropout of the layer below
+                    threshold = dropout.threshold[i - 1]
+                    scale = cast_like(params, dropout.scale[i - 1])
+                    u0 = inter_off[i - 1]
                 if n_out == 1:  # one delta: no inner loop over outputs
                     d = deltas[oa]
                     for k in range(n_in):
                         a = acts[ia + k]
                         wk = params[w0 + k]
                         if i > 0:
-                            f_prime = derivative(a, a, RELU) if relu else derivative(
-                                a, deltas[ia + k] if keep_pre else a, hidden_code)
+                            if drops:
+                                f_prime = dropped_derivative(deltas[ia + k], hidden_code, lo, hi,
+                                                             u0 + k, threshold, scale, zero)
+                            else:
+                                f_prime = derivative(a, a, RELU) if relu else derivative(
+                                    a, deltas[ia + k] if keep_pre else a, hidden_code)
                             deltas[ia + k] = wk * d * f_prime
                         if fused:  # (unweighted rows divide by 1: skipped)
                             g = finished_gradient(a * d, wk, alpha_c, w_c, weighted)
@@ -182,7 +221,7 @@ def epoch_rows(inputs, targets, batches, net, loss, solver, scratch, fused=True,
                                 params[w0 + k] = wk - lr_c * g
                             else:
                                 params[w0 + k], s0[w0 + k], s1[w0 + k] = updated(
-                                    wk, s0[w0 + k], s1[w0 + k], g, code, lr_c, th)
+                                    wk, s0[w0 + k], s1[w0 + k], g, code, lr_c, th, th.decay)
                         else:
                             grad[w0 + k] += a * d
                 else:
@@ -193,8 +232,14 @@ def epoch_rows(inputs, targets, batches, net, loss, solver, scratch, fused=True,
                             back = 0.0
                             for j in range(n_out):
                                 back += params[base + j] * deltas[oa + j]
-                            deltas[ia + k] = back * (derivative(a, a, RELU) if relu else derivative(
-                                a, deltas[ia + k] if keep_pre else a, hidden_code))
+                            if drops:
+                                deltas[ia + k] = back * dropped_derivative(
+                                    deltas[ia + k], hidden_code, lo, hi, u0 + k, threshold, scale,
+                                    zero)
+                            else:
+                                deltas[ia + k] = back * (
+                                    derivative(a, a, RELU) if relu else derivative(
+                                        a, deltas[ia + k] if keep_pre else a, hidden_code))
                         if fused:
                             for j in range(n_out):
                                 wk = params[base + j]
@@ -205,7 +250,8 @@ def epoch_rows(inputs, targets, batches, net, loss, solver, scratch, fused=True,
                                     params[base + j] = wk - lr_c * g
                                 else:
                                     params[base + j], s0[base + j], s1[base + j] = updated(
-                                        wk, s0[base + j], s1[base + j], g, code, lr_c, th)
+                                        wk, s0[base + j], s1[base + j], g, code, lr_c, th,
+                                        th.decay)
                         else:
                             for j in range(n_out):
                                 grad[base + j] += a * deltas[oa + j]
@@ -217,7 +263,7 @@ def epoch_rows(inputs, targets, batches, net, loss, solver, scratch, fused=True,
                             params[b0 + j] = b - lr_c * g
                         else:
                             params[b0 + j], s0[b0 + j], s1[b0 + j] = updated(
-                                b, s0[b0 + j], s1[b0 + j], g, code, lr_c, th)
+                                b, s0[b0 + j], s1[b0 + j], g, code, lr_c, th, th.one)
                     else:
                         grad[b0 + j] += deltas[oa + j]
         squares = float(w_squares)
@@ -232,13 +278,14 @@ def epoch_rows(inputs, targets, batches, net, loss, solver, scratch, fused=True,
 
 def run_epoch_rows(inputs, targets, batches, net, loss, solver, scratch):
     """``training.run_epoch`` computed row by row (same arguments and result;
-    only ``scratch.grad`` is used, and only when ``batches.size > 1``): the
+    only ``scratch.grad`` is used, and only when not fused): the
     path for batch size 1 and small layers.
 
     Works out ``epoch_rows``'s three switches and leaves them out when they
     equal its defaults (per-sample sgd without momentum on unweighted rows), so
     that case runs the version compiled with them as constants."""
-    fused = batches.size == 1
+    # clipping (C) needs the row's whole gradient before any update: not fused
+    fused = batches.size == 1 and solver.hyper.max_grad_norm == 0
     plain_sgd = solver.code == SGD and solver.hyper.momentum == 0
     args = (inputs, targets, batches, net, loss, solver, scratch)
     if fused and plain_sgd and not targets.weighted:

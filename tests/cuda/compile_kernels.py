@@ -16,12 +16,12 @@ import sys
 import numpy as np
 from numba import cuda, typeof, types
 
-DTYPE_ARRAYS = {"X", "xbuf", "Z", "P", "D", "params", "grad"}
+DTYPE_ARRAYS = {"X", "xbuf", "Z", "P", "D", "M", "kept_value", "params", "grad"}
 DTYPE_MATRICES = {"Y", "state"}
 FLOAT64_ARRAYS = {"sw", "sums", "partial"}
-INDEX_ARRAYS = {"order"}
-FLAGS = {"accumulate", "softmax", "first"}
-REALS = {"alpha", "lr_t"}
+INDEX_ARRAYS = {"order", "keys"}
+FLAGS = {"accumulate", "softmax", "first", "contiguous", "store", "clipped"}
+REALS = {"alpha", "lr_t", "epsilon", "scale", "max_norm"}
 CC = (8, 0)
 
 

@@ -40,6 +40,10 @@ def gpu_or_simulator():
 def pytest_configure(config):
     config.addinivalue_line(
         "markers", "without_gpu: runs even where neither a GPU nor the CUDA simulator is present")
+    # Under the simulator the dropout hash runs on NumPy int64 scalars, whose
+    # multiplication wraps (as the compiled kernels' does) but warns.
+    config.addinivalue_line(
+        "filterwarnings", "ignore:overflow encountered in scalar multiply:RuntimeWarning")
 
 
 def pytest_collection_modifyitems(config, items):
