@@ -1,8 +1,9 @@
 #!/usr/bin/env python
 """Fingerprint fastmlp's results, to show that a refactor changed none of them bitwise.
 
-Fits small networks over a grid -- solver x hidden activation x input (dense, CSR) x
-batch size x training path x task x dtype, plus a sample-weighted subset -- and writes
+Fits small networks over a grid -- solver (with adamw, dropout and gradient clipping
+as solvers of their own) x hidden activation x input (dense, CSR) x batch size x
+training path x task x dtype, plus a sample-weighted subset -- and writes
 one line per case, sorted: the case id (every grid coordinate), a tab, and a SHA-256
 prefix of everything the case produced: the parameters, loss curve (or final loss)
 and predictions on 9 rows after ``fit``; for sgd / adam, the parameters after a
@@ -50,6 +51,9 @@ SOLVERS = {
     "sgd-classic-momentum": {"solver": "sgd", "momentum": 0.9, "nesterovs_momentum": False},
     "adam": {"solver": "adam"},
     "lbfgs": {"solver": "lbfgs"},
+    "adamw": {"solver": "adamw", "alpha": 0.01},
+    "adam-dropout": {"solver": "adam", "dropout": 0.3},
+    "sgd-clipped": {"solver": "sgd", "momentum": 0.9, "max_grad_norm": 0.5},
 }
 ACTIVATIONS = ("identity", "logistic", "tanh", "relu", "elu", "leaky_relu", "gelu",
                "softplus", "silu")
@@ -104,7 +108,8 @@ def cpu_cases():
 def cuda_cases():
     """The small ``device='cuda'`` subset."""
     for solver, activation, task, dtype in itertools.product(
-            ("sgd", "sgd-plain", "adam", "lbfgs"), ("relu", "tanh", "gelu"),
+            ("sgd", "sgd-plain", "adam", "lbfgs", "adamw", "adam-dropout", "sgd-clipped"),
+            ("relu", "tanh", "gelu"),
             ("multiclass", "regressor"), DTYPES):
         for batch, path in batches_and_paths(solver, "cuda"):
             yield Case("cuda", solver, activation, "dense", batch, path, task, dtype, False)

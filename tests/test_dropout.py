@@ -194,10 +194,10 @@ def test_dropout_gradient_matches_finite_differences(hidden_name, hidden_code, l
 
 
 def run_epochs(path, units, X, Y, sw, params, hidden_code, loss_code, dtype, solver,
-               batch_size, rates, n_epochs=2):
+               batch_size, rates, n_epochs=2, momentum=0.9):
     """Train with a kernel path; the dropout of each epoch from seed 5."""
     state = np.zeros((ref.STATE_ROWS[solver], params.size), dtype=dtype)
-    hyper = (0.05, 0.9, True, 0.9, 0.999, 1e-3)
+    hyper = (0.05, momentum, True, 0.9, 0.999, 1e-3)
     params = params.copy()
     _, sc = scratch(units, batch_size, units[0], dtype, False)
     order = np.random.default_rng(3).permutation(X.shape[0]).astype(np.int64)
@@ -238,6 +238,17 @@ def test_epochs_with_dropout_match_the_twin_on_both_paths(path, hidden_name, hid
     assert not np.allclose(trained, params)
 
 
+@pytest.mark.parametrize("weighted", [False, True])
+def test_plain_per_sample_sgd_with_dropout_matches_the_twin(weighted):
+    """The classic per-sample loop (sgd without momentum, batch size 1: the
+    kernel compiled with its switches as constants when unweighted)."""
+    rng = np.random.default_rng(24)
+    units, X, Y, params, _ = dropout_block_case(rng, ref.TANH, ref.SQUARED_ERROR, np.float64)
+    sw = make_sw(rng, X.shape[0]) if weighted else None
+    run_epochs("rows", units, X, Y, sw, params, ref.TANH, ref.SQUARED_ERROR, np.float64,
+               ref.SGD, 1, [0.5, 0.2], momentum=0.0)
+
+
 def test_a_rate_of_zero_leaves_its_layer_alone():
     """Per-layer rates: the layer with rate 0 keeps every unit."""
     units = [4, 6, 5, 2]
@@ -269,6 +280,20 @@ def test_the_same_random_state_gives_bitwise_the_same_fit(batch_size, hidden):
     assert a.loss_curve_ == b.loss_curve_
     assert not np.allclose(a.coefs_[0], c.coefs_[0])
     assert not np.allclose(a.coefs_[-1], plain.coefs_[-1])
+
+
+@pytest.mark.parametrize("batch_size", [1, 10])
+def test_sparse_input_drops_the_same_units_as_dense(batch_size):
+    import scipy.sparse as sp
+
+    X, y = regression_data()
+    X[X < 0] = 0
+    params = dict(hidden_layer_sizes=(12, 8), dropout=0.3, batch_size=batch_size,
+                  max_iter=3, random_state=0)
+    dense = MLPRegressor(**params).fit(X, y)
+    sparse = MLPRegressor(**params).fit(sp.csr_matrix(X), y)
+    for a, b in zip(dense.coefs_, sparse.coefs_, strict=True):
+        np.testing.assert_allclose(b, a, rtol=1e-10, atol=1e-12)
 
 
 def test_prediction_never_drops():

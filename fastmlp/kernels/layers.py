@@ -154,17 +154,19 @@ def drop_units(A, kept_value, block, dropout, layer, unit0, store):
     for r in range(rows):
         lo, hi = row_keys(dropout.key_lo, dropout.key_hi,
                           row_index(block.order, block.start, r, block.contiguous))
-        for j in range(cols):
-            a = A[r, j]
-            if store:
-                kept_value[r, j] = a
-            A[r, j] = a * scale if unit_kept(lo, hi, unit0 + j, threshold) else zero
+        if store:
+            for j in range(cols):
+                kept_value[r, j] = A[r, j]
+        for j in range(cols):  # (the hash vectorises: 32-bit lanes)
+            A[r, j] *= scale if unit_kept(lo, hi, unit0 + j, threshold) else zero
 
 
 @kernel(inline="always")
 def dropped_derivative(D, P, block, dropout, layer, unit0, code):
     """(B) under dropout: ``D = P * f'(v) * m / (1 - p)``, with ``v`` the value
-    f' reads (kept in ``D`` by the forward pass) and ``P = delta @ W.T``."""
+    f' reads (kept in ``D`` by the forward pass) and ``P = delta @ W.T``. ReLU,
+    tanh and logistic get loops with a constant code, as in
+    ``scale_by_derivative``."""
     rows, cols = D.shape
     threshold = dropout.threshold[layer]
     scale = D.dtype.type(dropout.scale[layer])
@@ -172,10 +174,21 @@ def dropped_derivative(D, P, block, dropout, layer, unit0, code):
     for r in range(rows):
         lo, hi = row_keys(dropout.key_lo, dropout.key_hi,
                           row_index(block.order, block.start, r, block.contiguous))
+        if code == RELU:
+            for j in range(cols):
+                D[r, j] = P[r, j] * relu_derivative(D[r, j])
+        elif code == TANH:
+            for j in range(cols):
+                D[r, j] = P[r, j] * tanh_derivative(D[r, j])
+        elif code == LOGISTIC:
+            for j in range(cols):
+                D[r, j] = P[r, j] * logistic_derivative(D[r, j])
+        else:
+            for j in range(cols):
+                v = D[r, j]
+                D[r, j] = P[r, j] * derivative_any(v, v, code)
         for j in range(cols):
-            v = D[r, j]
-            D[r, j] = (P[r, j] * derivative_any(v, v, code) * scale
-                       if unit_kept(lo, hi, unit0 + j, threshold) else zero)
+            D[r, j] *= scale if unit_kept(lo, hi, unit0 + j, threshold) else zero
 
 
 @kernel

@@ -44,7 +44,7 @@ def predict_rows(X, net):
     for row in range(X.shape[0]):
         for k in range(net.units[0]):
             acts[k] = X[row, k]
-        forward_row(net, lay_off, acts, pre, dropout, 0, 0)
+        forward_row(net, lay_off, acts, pre, dropout, 0, 0, pre)
         for j in range(net.units[n_layers]):
             out[row, j] = acts[lay_off[n_layers] + j]
     return out

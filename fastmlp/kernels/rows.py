@@ -39,7 +39,7 @@ import math
 
 import numpy as np
 
-from ..spec import IDENTITY, RELU, SGD, SOFTMAX
+from ..spec import ADAMW, IDENTITY, RELU, SGD, SOFTMAX
 from . import kernel
 from .activations import activate, derivative, needs_pre, softmax_row
 from .dropout import dropping, row_keys, unit_kept
@@ -67,13 +67,14 @@ def row_offsets(units):
 
 
 @kernel(inline="always")
-def forward_row(net, lay_off, acts, pre, dropout, lo, hi):
+def forward_row(net, lay_off, acts, pre, dropout, lo, hi, factors):
     """Forward pass of the row in ``acts[:units[0]]``; layer i's outputs go to
     ``acts[lay_off[i + 1]:]``. For an activation of ``needs_pre``, hidden
     pre-activations go to the same offsets of ``pre`` (the row's deltas, unused
     until the backward pass reaches them). When ``dropout`` drops, the hidden
-    outputs are dropped with the row's keys (lo, hi) (``dropout.py``), and
-    ``pre`` keeps the value f' reads (z, or the undropped output)."""
+    outputs are dropped with the row's keys (lo, hi) (``dropout.py``), ``pre``
+    keeps the value f' reads (z, or the undropped output) and ``factors`` the
+    units' dropout factors (scale or 0), at the same offsets."""
     params, units, coef_off, inter_off = net.params, net.units, net.coef_off, net.inter_off
     n_layers = units.shape[0] - 1
     drops = dropping(dropout)
@@ -112,18 +113,12 @@ def forward_row(net, lay_off, acts, pre, dropout, lo, hi):
             scale = cast_like(acts, dropout.scale[i])
             zero = cast_like(acts, 0.0)
             store = not needs_pre(code)
-            for j in range(n_out):
-                a = acts[oa + j]
-                if store:
-                    pre[oa + j] = a
-                acts[oa + j] = a * scale if unit_kept(lo, hi, b0 + j, threshold) else zero
-
-
-@kernel(inline="always")
-def dropped_derivative(v, code, lo, hi, unit, threshold, scale, zero):
-    """f'(v) times unit ``unit``'s dropout factor (scale if kept, else 0); ``v``
-    the value ``forward_row`` kept for f'."""
-    return derivative(v, v, code) * scale if unit_kept(lo, hi, unit, threshold) else zero
+            if store:
+                for j in range(n_out):
+                    pre[oa + j] = acts[oa + j]
+            for j in range(n_out):  # the factors are kept: the backward pass needs them
+                factors[oa + j] = scale if unit_kept(lo, hi, b0 + j, threshold) else zero
+                acts[oa + j] *= factors[oa + j]
 
 
 @kernel
@@ -149,12 +144,14 @@ def epoch_rows(inputs, targets, batches, net, loss, solver, scratch, fused=True,
     lay_off = row_offsets(units)
     acts = np.empty(lay_off[n_layers + 1], dtype=params.dtype)
     deltas = np.empty_like(acts)
+    factors = np.empty_like(acts)  # hidden units' dropout factors (when dropping)
     out_a = lay_off[n_layers]
     Y, sw = targets.Y, targets.sw
     coef_off, inter_off, hidden_code = net.coef_off, net.inter_off, net.hidden_code
     keep_pre = needs_pre(hidden_code)  # deltas[...] holds z until overwritten
     relu = hidden_code == RELU  # the common case, with a constant code (as forward_row)
     code = solver.code
+    th = typed_hyper(solver.hyper, params, solver.hyper.epsilon)
     alpha_c = cast_like(params, coupled_alpha(code, loss.alpha))
     zero = cast_like(params, 0.0)
     s0 = solver.state[0]
@@ -163,14 +160,14 @@ def epoch_rows(inputs, targets, batches, net, loss, solver, scratch, fused=True,
     dropout = batches.dropout
     drops = dropping(dropout)
     lo = hi = 0  # the row's dropout keys
-    threshold = u0 = 0  # the dropout of a layer below (set per layer when dropping)
-    scale = zero
     accumulated = 0.0
     for start in range(0, n, batches.size):
         stop = min(start + batches.size, n)
         lr_t = advance_step(solver)
         lr_c = cast_like(params, lr_t)
-        th = typed_hyper(solver.hyper, params, step_epsilon(code, solver.hyper, solver.step[0]))
+        if code == ADAMW:  # its epsilon changes with the step
+            th = typed_hyper(solver.hyper, params,
+                             step_epsilon(code, solver.hyper, solver.step[0]))
         if not fused:
             grad[:] = 0
         total = 0.0
@@ -185,7 +182,7 @@ def epoch_rows(inputs, targets, batches, net, loss, solver, scratch, fused=True,
             load_row(inputs, row, units[0], acts)
             if drops:
                 lo, hi = row_keys(dropout.key_lo, dropout.key_hi, row)
-            forward_row(net, lay_off, acts, deltas, dropout, lo, hi)
+            forward_row(net, lay_off, acts, deltas, dropout, lo, hi, factors)
             row_loss = 0.0
             for j in range(n_outputs):
                 deltas[out_a + j], term = delta_and_loss(acts[out_a + j], Y[row, j], w_c,
@@ -197,19 +194,16 @@ def epoch_rows(inputs, targets, batches, net, loss, solver, scratch, fused=True,
             for i in range(n_layers - 1, -1, -1):
                 n_in, n_out = units[i], units[i + 1]
                 ia, oa, w0, b0 = lay_off[i], lay_off[i + 1], coef_off[i], inter_off[i]
-                if i > 0 and drops:  # the dropout of the layer below
-                    threshold = dropout.threshold[i - 1]
-                    scale = cast_like(params, dropout.scale[i - 1])
-                    u0 = inter_off[i - 1]
                 if n_out == 1:  # one delta: no inner loop over outputs
                     d = deltas[oa]
                     for k in range(n_in):
                         a = acts[ia + k]
                         wk = params[w0 + k]
                         if i > 0:
-                            if drops:
-                                f_prime = dropped_derivative(deltas[ia + k], hidden_code, lo, hi,
-                                                             u0 + k, threshold, scale, zero)
+                            if drops:  # f' of the kept value, times the dropout factor
+                                v = deltas[ia + k]
+                                f_prime = (derivative(v, v, RELU) if relu else derivative(
+                                    v, v, hidden_code)) * factors[ia + k]
                             else:
                                 f_prime = derivative(a, a, RELU) if relu else derivative(
                                     a, deltas[ia + k] if keep_pre else a, hidden_code)
@@ -233,9 +227,10 @@ def epoch_rows(inputs, targets, batches, net, loss, solver, scratch, fused=True,
                             for j in range(n_out):
                                 back += params[base + j] * deltas[oa + j]
                             if drops:
-                                deltas[ia + k] = back * dropped_derivative(
-                                    deltas[ia + k], hidden_code, lo, hi, u0 + k, threshold, scale,
-                                    zero)
+                                v = deltas[ia + k]
+                                deltas[ia + k] = back * (derivative(v, v, RELU) if relu else
+                                                         derivative(v, v, hidden_code)
+                                                         ) * factors[ia + k]
                             else:
                                 deltas[ia + k] = back * (
                                     derivative(a, a, RELU) if relu else derivative(
