@@ -3,6 +3,7 @@
 
     python benchmarks/dropout_digits.py [--seeds 5] [--epochs 300] [--train-rows 300]
                                         [--dropout 0,0.3,0.5] [--alpha 0] [--split-seed 0]
+                                        [--learning-rate 0.001]
 
 ``load_digits`` (1,797 8x8 images, inputs scaled by 1/16) is split once,
 stratified with a fixed seed (``--split-seed``), into ``--train-rows`` training
@@ -42,24 +43,26 @@ def digits_split(train_rows, split_seed, dtype="float64"):
     return train_test_split(X, y, train_size=train_rows, stratify=y, random_state=split_seed)
 
 
-def model(dropout, seed, epochs, alpha):
+def model(dropout, seed, epochs, alpha, learning_rate=0.001):
     wl.ensure_fastmlp_importable()
     from fastmlp import MLPClassifier
     return MLPClassifier(hidden_layer_sizes=(256, 256), solver="adam", alpha=alpha,
                          batch_size=32, max_iter=epochs, n_iter_no_change=epochs,
-                         dropout=dropout, random_state=seed)
+                         learning_rate_init=learning_rate, dropout=dropout,
+                         random_state=seed)
 
 
 def run(args):
     Xtr, Xte, ytr, yte = digits_split(args.train_rows, args.split_seed)
     # compile (or load from Numba's cache) the kernels of every rate first
     for rate in args.dropout:
-        wl.quiet_fit(model(rate, 0, 1, args.alpha), Xtr, ytr)
+        wl.quiet_fit(model(rate, 0, 1, args.alpha, args.learning_rate), Xtr, ytr)
     results = {}  # rate -> list of (seed, held-out acc, train acc, seconds, final loss)
     for rate in args.dropout:
         for seed in range(args.seeds):
             t0 = time.perf_counter()
-            clf = wl.quiet_fit(model(rate, seed, args.epochs, args.alpha), Xtr, ytr)
+            clf = wl.quiet_fit(model(rate, seed, args.epochs, args.alpha, args.learning_rate),
+                                Xtr, ytr)
             seconds = time.perf_counter() - t0
             held_out, train = clf.score(Xte, yte), clf.score(Xtr, ytr)
             results.setdefault(rate, []).append((seed, held_out, train, seconds, clf.loss_))
@@ -73,6 +76,7 @@ def render(results, args, n_train, n_test, wall):
     out = [f"# Dropout on load_digits: {n_train} training rows, {n_test} held out",
            "",
            f"MLPClassifier((256, 256), solver='adam', batch_size=32, alpha={args.alpha}, "
+           f"learning_rate_init={args.learning_rate}, "
            f"{args.epochs} epochs (no early stop); stratified split seed {args.split_seed}; "
            f"model seeds 0..{args.seeds - 1}. Mean +- std (ddof=1) over the seeds; gain: "
            "mean of the per-seed differences from dropout 0 (same seed), in points. "
@@ -105,6 +109,8 @@ def parse_args(argv=None):
     p.add_argument("--dropout", default="0,0.3,0.5",
                    help="comma-separated dropout rates (default 0,0.3,0.5)")
     p.add_argument("--alpha", type=float, default=0.0, help="L2 penalty (default 0)")
+    p.add_argument("--learning-rate", type=float, default=0.001,
+                   help="adam's learning_rate_init (default 0.001)")
     p.add_argument("--split-seed", type=int, default=0,
                    help="seed of the stratified train / held-out split (default 0)")
     args = p.parse_args(argv)

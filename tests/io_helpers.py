@@ -34,6 +34,10 @@ def fitted(kind):
         "multiclass-early-stopping": (MLPClassifier((6,), early_stopping=True,
                                                     n_iter_no_change=2, random_state=4),
                                       X, labels3),
+        "multiclass-toolbox": (MLPClassifier((6, 4), solver="adamw", alpha=0.01,
+                                             dropout=[0.2, 0.3], max_grad_norm=1.0,
+                                             class_weight={"cat": 2.0}, learning_rate="cosine",
+                                             warmup_iter=2, random_state=9), X, labels3),
         "regressor-adam": (MLPRegressor(hidden_layer_sizes=(6,), random_state=5), X, y_reg),
         "regressor-multi-f32-identity": (MLPRegressor(hidden_layer_sizes=(5, 3),
                                                       activation="identity",
@@ -55,7 +59,7 @@ def fitted(kind):
 
 
 KINDS = ["binary-adam", "multiclass-str-sgd", "multilabel-logistic", "binary-lbfgs-f32",
-         "multiclass-early-stopping", "regressor-adam", "regressor-multi-f32-identity",
+         "multiclass-early-stopping", "multiclass-toolbox", "regressor-adam", "regressor-multi-f32-identity",
          "regressor-poisson-randomstate", "regressor-lbfgs"]
 
 
