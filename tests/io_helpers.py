@@ -59,8 +59,8 @@ def fitted(kind):
 
 
 KINDS = ["binary-adam", "multiclass-str-sgd", "multilabel-logistic", "binary-lbfgs-f32",
-         "multiclass-early-stopping", "multiclass-toolbox", "regressor-adam", "regressor-multi-f32-identity",
-         "regressor-poisson-randomstate", "regressor-lbfgs"]
+         "multiclass-early-stopping", "multiclass-toolbox", "regressor-adam",
+         "regressor-multi-f32-identity", "regressor-poisson-randomstate", "regressor-lbfgs"]
 
 
 def assert_same_value(a, b, where):

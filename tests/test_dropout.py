@@ -16,7 +16,7 @@ import fastmlp
 from fastmlp import MLPClassifier, MLPRegressor
 from fastmlp.kernels import dropout as drop
 from fastmlp.kernels import layers, rows, training
-from fastmlp.kernels.bundles import NO_DROPOUT, Batches, Block, LossSpec
+from fastmlp.kernels.bundles import Batches, Block, LossSpec
 
 import reference as ref
 from kernel_harness import (
@@ -113,8 +113,7 @@ def test_the_kernels_hash_is_the_published_equation():
 
 
 def test_no_dropout_when_every_rate_is_zero():
-    assert drop.epoch_dropout([0.0, 0.0], None, 7) is NO_DROPOUT
-    assert not drop.dropping.py_func(NO_DROPOUT)
+    assert drop.epoch_dropout([0.0, 0.0], None, 7) is None
 
 
 # --------------------------------------------------------------- the kernels
@@ -189,7 +188,7 @@ def test_dropout_gradient_matches_finite_differences(hidden_name, hidden_code, l
                       - block_objective(X, Y, down, units, hidden_code, loss_code,
                                         dropout)[0]) / (2 * step)
     np.testing.assert_allclose(grad, numeric, rtol=1e-6, atol=1e-8)
-    plain = block_objective(X, Y, params, units, hidden_code, loss_code, NO_DROPOUT)[1]
+    plain = block_objective(X, Y, params, units, hidden_code, loss_code, None)[1]
     assert not np.allclose(grad, plain, rtol=1e-3)  # the mask mattered
 
 
@@ -209,8 +208,8 @@ def run_epochs(path, units, X, Y, sw, params, hidden_code, loss_code, dtype, sol
     for epoch in range(n_epochs):
         dropout = drop.epoch_dropout(rates, 5, epoch)
         args = (input_args(X, dtype), targets_args(Y, sw),
-                Batches(order, False, batch_size, dropout), net,
-                LossSpec(loss_code, eps, 0.01), solver_bundle, sc)
+                Batches(order, False, batch_size), net,
+                LossSpec(loss_code, eps, 0.01), solver_bundle, sc, dropout)
         run = rows.run_epoch_rows if path == "rows" else training.run_epoch
         losses.append(run(*args))
         expected, *exp = ref.run_epoch(X, Y, sw, order, batch_size, exp[0], units,

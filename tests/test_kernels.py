@@ -18,7 +18,7 @@ from fastmlp.kernels import (
     rows,
     training,
 )
-from fastmlp.kernels.bundles import NO_DROPOUT, Batches, Block, LossSpec, Net
+from fastmlp.kernels.bundles import Batches, Block, LossSpec, Net
 
 import reference as ref
 from kernel_harness import (
@@ -244,8 +244,7 @@ def run_forward(X, params, units, order, start, stop, contiguous, hidden_code, o
                 dtype, sparse, max_rows):
     off, sc = scratch(units, max_rows, units[0], dtype, sparse)
     block = layers.forward(input_args(X, dtype), Block(order, start, stop, contiguous),
-                           network_args(params, units, hidden_code, out_code), off, sc,
-                           NO_DROPOUT)
+                           network_args(params, units, hidden_code, out_code), off, sc, None)
     return block, off, sc
 
 
@@ -294,7 +293,7 @@ def test_backward(hidden_name, hidden_code, loss_code, dtype, sparse, contiguous
     D[...] = rng.standard_normal(D.shape)
     delta_out = D.copy()
     layers.backward(input_args(X, dtype), Block(order, start, stop, contiguous), block,
-                    network_args(params, units, hidden_code, out_code), off, sc, NO_DROPOUT)
+                    network_args(params, units, hidden_code, out_code), off, sc, None)
     grad = sc.grad
     idx = rows_of(order, start, stop, contiguous)
     ref_acts = ref.forward(X[idx], params, units, hidden_code, out_code)
@@ -323,7 +322,7 @@ def test_block_loss_grad(hidden_name, hidden_code, loss_code, dtype, weighted):
         input_args(X, dtype), targets_args(Y, sw if weighted else None),
         Block(order, start, stop, False),
         network_args(params, units, hidden_code, ref.OUTPUT_OF_LOSS[loss_code]),
-        LossSpec(loss_code, eps, 0.0), off, sc, NO_DROPOUT)
+        LossSpec(loss_code, eps, 0.0), off, sc, None)
     grad = sc.grad
     idx = order[start:stop]
     exp_grad, exp_total, exp_ws = ref.block_loss_grad(
@@ -467,7 +466,7 @@ def check_run_epoch(units, X, Y, params, sw, order, contiguous, batch_size, hidd
     exp_params, exp_state, exp_step = params.copy(), list(state.copy()), 0
     args = (input_args(X, dtype), targets_args(Y, sw), Batches(order, contiguous, batch_size),
             network_args(kparams, units, hidden_code, ref.OUTPUT_OF_LOSS[loss_code]),
-            LossSpec(loss_code, eps, alpha), solver_args(solver, hyper, state, step), sc)
+            LossSpec(loss_code, eps, alpha), solver_args(solver, hyper, state, step), sc, None)
     for _ in range(n_epochs):
         if path == "rows":
             got = rows.run_epoch_rows(*args)
@@ -612,7 +611,7 @@ def test_run_epoch_nonfinite_returns_nan(solver, path, batch_size, case):
             network_args(params, units, ref.RELU, ref.OUTPUT_OF_LOSS[loss_code]),
             LossSpec(loss_code, 1e-16, 0.0),
             solver_args(solver, (lr, 0.9, True, 0.9, 0.999, 1e-8), state,
-                        np.zeros(1, dtype=np.int64)), sc)
+                        np.zeros(1, dtype=np.int64)), sc, None)
     run = rows.run_epoch_rows if path == "rows" else training.run_epoch
     got = run(*args)
     assert np.isnan(got)

@@ -95,15 +95,14 @@ class Trainer:
         contiguous = order is None
         if contiguous:
             order = np.arange(self.n_samples, dtype=np.int64)
-        batches = Batches(order=order, contiguous=contiguous, size=self.batch_size,
-                          dropout=epoch_dropout(self.dropout, optimizer.dropout_seed,
-                                                optimizer.epoch))
+        batches = Batches(order=order, contiguous=contiguous, size=self.batch_size)
         if self._scratch is None:  # the per-sample path needs only the gradient
             self._scratch = block_scratch(self.network,
                                           0 if self.use_rows_path else self.batch_size,
                                           not self.inputs.sparse, self.grad)
         args = (self.inputs, self.targets, batches, self.network.bundle(), self.loss,
-                optimizer.bundle(), self._scratch)
+                optimizer.bundle(), self._scratch,
+                epoch_dropout(self.dropout, optimizer.dropout_seed, optimizer.epoch))
         if self.use_rows_path:
             return rows.run_epoch_rows(*args)
         return training.run_epoch(*args)

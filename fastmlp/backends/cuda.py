@@ -34,7 +34,7 @@ from .. import compile_notice, config
 from ..kernels import cuda_layers as kern
 from ..kernels.bundles import Block, Solver, Targets, loss_spec
 from ..kernels.cuda_layers import Operand
-from ..kernels.dropout import dropping, epoch_dropout
+from ..kernels.dropout import epoch_dropout
 from ..kernels.optimizers import NO_HYPER, advance_step, step_epsilon
 from ..spec import NO_UPDATE, SOFTMAX
 from .arrays import canonical_csr, check_data, dense_rows
@@ -163,7 +163,7 @@ class Trainer:
         scratch = self._scratch(self.batch_size, True)
         drop = None
         dropout = epoch_dropout(self.dropout, optimizer.dropout_seed, optimizer.epoch)
-        if dropping.py_func(dropout):
+        if dropout is not None:
             if self.row_keys is None:
                 self.row_keys = cuda.device_array(2 * self.batch_size, dtype=np.int64)
             drop = (dropout, self.row_keys)

@@ -103,25 +103,22 @@ step : int64 array of one element, Adam's update count t (advanced in place
 
 Dropout = namedtuple("Dropout", "threshold scale key_lo key_hi")
 Dropout.__doc__ = """Inverted dropout of the hidden layers in one epoch; build it with
-``dropout.epoch_dropout`` (``dropout.no_dropout`` when nothing drops).
+``dropout.epoch_dropout``. The kernels take it as an argument of its own, None when
+nothing drops: Numba then prunes every dropout branch, so a fit without dropout
+compiles none of that code.
 
 threshold : int64 array, one per hidden layer: a unit is kept when its 32-bit
-    hash is below it (``floor((1 - p) 2**32)``); empty when nothing drops.
+    hash is below it (``floor((1 - p) 2**32)``).
 scale : float64 array, one per hidden layer: 1 / (1 - p), the kept units' factor.
 key_lo, key_hi : the epoch's two 32-bit keys (from the seed and the epoch).
 """
 
-NO_DROPOUT = Dropout(threshold=np.empty(0, dtype=np.int64), scale=np.empty(0), key_lo=0,
-                     key_hi=0)
-"""A ``Dropout`` that drops nothing (its arrays are empty and never written)."""
-
-Batches = namedtuple("Batches", "order contiguous size dropout", defaults=(NO_DROPOUT,))
+Batches = namedtuple("Batches", "order contiguous size")
 Batches.__doc__ = """How an epoch walks the data.
 
 order : int64 row indices of the epoch (a permutation, or 0..n-1).
 contiguous : bool; when true the rows are taken in order, ``order`` unread.
 size : rows per mini-batch.
-dropout : the epoch's ``Dropout`` (default ``NO_DROPOUT``).
 """
 
 Block = namedtuple("Block", "order start stop contiguous")

@@ -56,7 +56,7 @@ from .activations import (
     softmax_row,
     tanh_derivative,
 )
-from .dropout import dropping, row_keys, unit_kept
+from .dropout import row_keys, unit_kept
 from .inputs import input_gradient, input_product, row_index
 from .losses import delta_and_loss
 from .products import gemm
@@ -196,7 +196,8 @@ def forward(inputs, block, net, act_off, scratch, dropout):
     """(F) for every layer; outputs go to ``scratch.acts`` (and, for training
     an activation of ``needs_pre``, hidden pre-activations to
     ``scratch.deltas``: prediction passes an empty ``deltas``), with the hidden
-    layers' ``dropout`` applied (see the module docstring). Returns the
+    layers' ``dropout`` applied (see the module docstring; None: no dropout,
+    and no dropout code compiled). Returns the
     block's dense input rows (unused for CSR), which ``backward`` needs."""
     rows = block.stop - block.start
     units = net.units
@@ -205,7 +206,6 @@ def forward(inputs, block, net, act_off, scratch, dropout):
     A0 = input_product(inputs, block, coef_view(net.params, net, first),
                        layer_view(scratch.acts, act_off[0], rows, units[1]), scratch.xbuf)
     keep_pre = needs_pre(net.hidden_code) and scratch.deltas.shape[0] > 0
-    drops = dropping(dropout)
     for i in range(n_layers):
         Z = layer_view(scratch.acts, act_off[i], rows, units[i + 1])
         if i > 0:
@@ -216,9 +216,10 @@ def forward(inputs, block, net, act_off, scratch, dropout):
                          units[i + 1])
         bias_activate(Z, intercept_view(net.params, net, i),
                       net.hidden_code if hidden else net.out_code, pre)
-        if hidden and drops:
-            drop_units(Z, layer_view(scratch.deltas, act_off[i], rows, units[i + 1]), block,
-                       dropout, i, net.inter_off[i], not keep_pre)
+        if dropout is not None:  # (a literal test: Numba prunes it for None)
+            if hidden:
+                drop_units(Z, layer_view(scratch.deltas, act_off[i], rows, units[i + 1]),
+                           block, dropout, i, net.inter_off[i], not keep_pre)
     return A0
 
 
@@ -250,7 +251,6 @@ def backward(inputs, block, A0, net, act_off, scratch, dropout):
     rows = block.stop - block.start
     units = net.units
     acts, deltas, grad = scratch.acts, scratch.deltas, scratch.grad
-    drops = dropping(dropout)
     for i in range(units.shape[0] - 2, -1, -1):
         D = layer_view(deltas, act_off[i], rows, units[i + 1])
         gW = coef_view(grad, net, i)
@@ -267,7 +267,7 @@ def backward(inputs, block, A0, net, act_off, scratch, dropout):
             D_prev = layer_view(deltas, act_off[i - 1], rows, units[i])
             A_prev = layer_view(acts, act_off[i - 1], rows, units[i])
             code = net.hidden_code
-            if drops:  # D_prev holds f''s argument; the product goes to A_prev's slot
+            if dropout is not None:  # D_prev holds f''s argument; the product to A_prev
                 gemm(D, coef_view(net.params, net, i).T, A_prev)
                 dropped_derivative(D_prev, A_prev, block, dropout, i - 1, net.inter_off[i - 1],
                                    code)

@@ -5,7 +5,6 @@ import numpy as np
 
 from . import kernel
 from .bundles import Block, Scratch
-from .dropout import no_dropout_kernel
 from .layers import activation_offsets, forward, layer_view
 from .rows import forward_row, row_offsets
 
@@ -21,10 +20,9 @@ def predict(inputs, net, chunk_rows, out):
     scratch = Scratch(np.empty(act_off[last + 1], dtype=net.params.dtype), empty,
                       np.empty((0, 0), dtype=net.params.dtype), empty)
     order = np.empty(0, dtype=np.int64)
-    dropout = no_dropout_kernel()  # prediction never drops
-    for start in range(0, n_rows, chunk_rows):
+    for start in range(0, n_rows, chunk_rows):  # (prediction never drops)
         stop = min(start + chunk_rows, n_rows)
-        forward(inputs, Block(order, start, stop, True), net, act_off, scratch, dropout)
+        forward(inputs, Block(order, start, stop, True), net, act_off, scratch, None)
         P = layer_view(scratch.acts, act_off[last], stop - start, net.units[last + 1])
         for r in range(stop - start):  # loops: a slice assignment compiles an error message
             for j in range(P.shape[1]):
@@ -40,11 +38,10 @@ def predict_rows(X, net):
     acts = np.empty(lay_off[n_layers + 1], dtype=net.params.dtype)
     pre = np.empty_like(acts)
     out = np.empty((X.shape[0], net.units[n_layers]), dtype=net.params.dtype)
-    dropout = no_dropout_kernel()
     for row in range(X.shape[0]):
         for k in range(net.units[0]):
             acts[k] = X[row, k]
-        forward_row(net, lay_off, acts, pre, dropout, 0, 0, pre)
+        forward_row(net, lay_off, acts, pre, None, 0, 0, pre)
         for j in range(net.units[n_layers]):
             out[row, j] = acts[lay_off[n_layers] + j]
     return out

@@ -42,7 +42,7 @@ import numpy as np
 from ..spec import ADAMW, IDENTITY, RELU, SGD, SOFTMAX
 from . import kernel
 from .activations import activate, derivative, needs_pre, softmax_row
-from .dropout import dropping, row_keys, unit_kept
+from .dropout import row_keys, unit_kept
 from .inputs import load_row, row_index
 from .losses import accumulated_loss, delta_and_loss
 from .optimizers import (
@@ -74,10 +74,10 @@ def forward_row(net, lay_off, acts, pre, dropout, lo, hi, factors):
     until the backward pass reaches them). When ``dropout`` drops, the hidden
     outputs are dropped with the row's keys (lo, hi) (``dropout.py``), ``pre``
     keeps the value f' reads (z, or the undropped output) and ``factors`` the
-    units' dropout factors (scale or 0), at the same offsets."""
+    units' dropout factors (scale or 0), at the same offsets. ``dropout`` None:
+    no dropout (and no dropout code compiled)."""
     params, units, coef_off, inter_off = net.params, net.units, net.coef_off, net.inter_off
     n_layers = units.shape[0] - 1
-    drops = dropping(dropout)
     for i in range(n_layers):
         n_in, n_out = units[i], units[i + 1]
         ia, oa, w0, b0 = lay_off[i], lay_off[i + 1], coef_off[i], inter_off[i]
@@ -108,7 +108,7 @@ def forward_row(net, lay_off, acts, pre, dropout, lo, hi, factors):
         elif code != IDENTITY:
             for j in range(n_out):
                 acts[oa + j] = activate(acts[oa + j], code)
-        if drops and i < n_layers - 1:
+        if dropout is not None and i < n_layers - 1:
             threshold = dropout.threshold[i]
             scale = cast_like(acts, dropout.scale[i])
             zero = cast_like(acts, 0.0)
@@ -122,7 +122,7 @@ def forward_row(net, lay_off, acts, pre, dropout, lo, hi, factors):
 
 
 @kernel
-def epoch_rows(inputs, targets, batches, net, loss, solver, scratch, fused=True,
+def epoch_rows(inputs, targets, batches, net, loss, solver, scratch, dropout, fused=True,
                plain_sgd=True, weighted=False):
     """The body of ``run_epoch_rows`` with its three switches as arguments:
     ``fused`` (batch size 1: each parameter stepped as soon as its gradient is
@@ -130,7 +130,7 @@ def epoch_rows(inputs, targets, batches, net, loss, solver, scratch, fused=True,
     untouched instead of storing -lr g in it) and ``weighted`` (sample weights).
 
     Left out, the switches are compile-time constants (Numba lowers an omitted
-    argument as its default), so this kernel called with the seven bundles alone
+    argument as its default), so this kernel called with the eight bundles alone
     is the classic per-sample SGD loop -- batch size 1, no momentum, unweighted
     rows -- with the other branches dropped and the update loops free of tests;
     ``run_epoch_rows`` passes them, computed at run time, for every other case.
@@ -157,8 +157,6 @@ def epoch_rows(inputs, targets, batches, net, loss, solver, scratch, fused=True,
     s0 = solver.state[0]
     s1 = solver.state[solver.state.shape[0] - 1]  # adam's v; sgd has one state row
     grad = scratch.grad
-    dropout = batches.dropout
-    drops = dropping(dropout)
     lo = hi = 0  # the row's dropout keys
     accumulated = 0.0
     for start in range(0, n, batches.size):
@@ -180,7 +178,7 @@ def epoch_rows(inputs, targets, batches, net, loss, solver, scratch, fused=True,
             w = sw[row] if weighted else 1.0
             w_c = cast_like(params, w)
             load_row(inputs, row, units[0], acts)
-            if drops:
+            if dropout is not None:
                 lo, hi = row_keys(dropout.key_lo, dropout.key_hi, row)
             forward_row(net, lay_off, acts, deltas, dropout, lo, hi, factors)
             row_loss = 0.0
@@ -200,7 +198,7 @@ def epoch_rows(inputs, targets, batches, net, loss, solver, scratch, fused=True,
                         a = acts[ia + k]
                         wk = params[w0 + k]
                         if i > 0:
-                            if drops:  # f' of the kept value, times the dropout factor
+                            if dropout is not None:  # f' of the kept value, times its factor
                                 v = deltas[ia + k]
                                 f_prime = (derivative(v, v, RELU) if relu else derivative(
                                     v, v, hidden_code)) * factors[ia + k]
@@ -226,7 +224,7 @@ def epoch_rows(inputs, targets, batches, net, loss, solver, scratch, fused=True,
                             back = 0.0
                             for j in range(n_out):
                                 back += params[base + j] * deltas[oa + j]
-                            if drops:
+                            if dropout is not None:
                                 v = deltas[ia + k]
                                 deltas[ia + k] = back * (derivative(v, v, RELU) if relu else
                                                          derivative(v, v, hidden_code)
@@ -271,7 +269,7 @@ def epoch_rows(inputs, targets, batches, net, loss, solver, scratch, fused=True,
     return accumulated
 
 
-def run_epoch_rows(inputs, targets, batches, net, loss, solver, scratch):
+def run_epoch_rows(inputs, targets, batches, net, loss, solver, scratch, dropout):
     """``training.run_epoch`` computed row by row (same arguments and result;
     only ``scratch.grad`` is used, and only when not fused): the
     path for batch size 1 and small layers.
@@ -282,7 +280,7 @@ def run_epoch_rows(inputs, targets, batches, net, loss, solver, scratch):
     # clipping (C) needs the row's whole gradient before any update: not fused
     fused = batches.size == 1 and solver.hyper.max_grad_norm == 0
     plain_sgd = solver.code == SGD and solver.hyper.momentum == 0
-    args = (inputs, targets, batches, net, loss, solver, scratch)
+    args = (inputs, targets, batches, net, loss, solver, scratch, dropout)
     if fused and plain_sgd and not targets.weighted:
         return epoch_rows(*args)
     return epoch_rows(*args, fused, plain_sgd, targets.weighted)

@@ -7,16 +7,16 @@ import numpy as np
 
 from . import kernel
 from .bundles import Block
-from .dropout import no_dropout_kernel
 from .layers import activation_offsets, block_loss_grad
 from .losses import accumulated_loss, batch_loss
 from .optimizers import advance_step, finish_and_step, no_update
 
 
 @kernel
-def run_epoch(inputs, targets, batches, net, loss, solver, scratch):
+def run_epoch(inputs, targets, batches, net, loss, solver, scratch, dropout):
     """Train one epoch: walk ``batches.order`` in mini-batches and, for each, run
-    forward, backward and the optimizer update.
+    forward, backward and the optimizer update, with the epoch's ``Dropout``
+    (None: none).
 
     Returns the sum over batches of batch loss x batch rows (scikit-learn's
     ``accumulated_loss``), or NaN as soon as a batch loss is not finite.
@@ -30,7 +30,7 @@ def run_epoch(inputs, targets, batches, net, loss, solver, scratch):
         stop = min(start + batches.size, n)
         block = Block(batches.order, start, stop, batches.contiguous)
         total, weight_sum = block_loss_grad(inputs, targets, block, net, loss, act_off,
-                                            scratch, batches.dropout)
+                                            scratch, dropout)
         squares = finish_and_step(net, scratch.grad, loss.alpha, weight_sum, solver,
                                   advance_step(solver))
         accumulated = accumulated_loss(accumulated, total, weight_sum, squares, loss.alpha,
@@ -53,10 +53,9 @@ def loss_grad(inputs, targets, net, loss, chunk_rows, scratch, grad):
     grad[:] = 0
     total = 0.0
     weight_sum = 0.0
-    dropout = no_dropout_kernel()  # (L-BFGS's objective must be deterministic)
-    for start in range(0, n, chunk_rows):
+    for start in range(0, n, chunk_rows):  # (no dropout: the objective is deterministic)
         block = Block(order, start, min(start + chunk_rows, n), True)
-        t, w = block_loss_grad(inputs, targets, block, net, loss, act_off, scratch, dropout)
+        t, w = block_loss_grad(inputs, targets, block, net, loss, act_off, scratch, None)
         total += t
         weight_sum += w
         for k in range(grad.shape[0]):
