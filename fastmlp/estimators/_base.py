@@ -896,7 +896,9 @@ _PARAMETERS_DOC = f"""
         scaled by 1 / (1 - p), and prediction never drops. The mask is fresh for
         every row and epoch and the same for a given ``random_state`` on every
         path and device (a hash of seed, epoch, row and unit; nothing is
-        stored). sgd, adam and adamw only: lbfgs raises ValueError for a rate
+        stored). ``loss_curve_`` is the loss of the network with units dropped,
+        as training computes it; validation scores and losses use the whole
+        network. sgd, adam and adamw only: lbfgs raises ValueError for a rate
         above 0. ``partial_fit`` and model files go on with the same masks.
 
     max_grad_norm : float or None, default=None
