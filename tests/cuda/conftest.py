@@ -148,6 +148,21 @@ def record_diff():
     return record
 
 
+def pytest_sessionfinish(session):
+    """Under pytest-xdist, a worker hands its largest differences to the controller."""
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:
+        workeroutput["cuda_max_diffs"] = [[*key, value] for key, value in MAX_DIFFS.items()]
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error):
+    """(pytest-xdist, in the controller) merge a finished worker's differences."""
+    for quantity, dtype, value in getattr(node, "workeroutput", {}).get("cuda_max_diffs", []):
+        key = (quantity, dtype)
+        MAX_DIFFS[key] = max(MAX_DIFFS.get(key, 0.0), value)
+
+
 def pytest_terminal_summary(terminalreporter):
     if not MAX_DIFFS:
         return
