@@ -20,6 +20,9 @@ W9  model files of the W3 model: save + load time and size (fastmlp.save /
     pickle / skops), and onnxruntime's one-row latency next to fastmlp's
 W11 training toolbox: dropout and solver='adamw' on the W2 network (against
     PyTorch's nn.Dropout / optim.AdamW), dropout at batch size 1 (W1) and on W7
+W12 serving latency: predict_proba on 1, 8 and 32 rows of the W3 network and a
+    20-64-32-3 tabular classifier, against onnxruntime (fastmlp's ONNX export),
+    scikit-learn and PyTorch holding the same weights
 """
 import gzip
 import importlib.util
@@ -530,19 +533,80 @@ def file_format(name, model):
     raise ValueError(f"no model file format {name!r}")
 
 
-def onnx_predict_proba(model):
+def onnx_predict_proba(model, inter_op_num_threads=None):
     """A function running ``model`` in onnxruntime (one thread, like fastmlp's
-    small products): X -> class probabilities."""
+    small products): X -> class probabilities.  ``inter_op_num_threads``: the
+    session's inter-op pool size (onnxruntime's default when None)."""
     import onnxruntime
 
     import fastmlp.onnx
     onx = fastmlp.onnx.to_onnx(model, options={"zipmap": False})
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = 1
+    if inter_op_num_threads is not None:
+        options.inter_op_num_threads = inter_op_num_threads
     session = onnxruntime.InferenceSession(onx.SerializeToString(), options,
                                            providers=["CPUExecutionProvider"])
     name = session.get_inputs()[0].name
     return lambda X: session.run(["probabilities"], {name: X})[0]
+
+
+# --------------------------------------------------------------------------
+# W12: serving latency of predict_proba
+# --------------------------------------------------------------------------
+W12_MODELS = {  # name -> (n_features, n_classes, estimator parameters)
+    "W3": (784, 10, W3_PARAMS),
+    "tabular": (20, 3, dict(hidden_layer_sizes=(64, 32), solver="adam", batch_size=200,
+                            max_iter=5, random_state=0)),
+}
+"""W12: the W3 network (784-256-128-10, 2 epochs) and a small tabular classifier
+(20-64-32-3, 5 epochs); how well they fit does not matter, only their shapes."""
+W12_ROWS = (1, 8, 32)
+
+
+def w12_architecture(name):
+    """'784-256-128-10' for the W3 model."""
+    n_features, n_classes, params = W12_MODELS[name]
+    return "-".join(str(n) for n in (n_features, *params["hidden_layer_sizes"], n_classes))
+
+
+def w12_data(name, n_rows, dtype="float32"):
+    """Synthetic training data of a W12 model's shape: the W3 stand-in
+    (``prototype_classification``) or ``make_classification`` (20 features, 8
+    informative, 3 classes, as W4's)."""
+    n_features, n_classes, _ = W12_MODELS[name]
+    if name == "W3":
+        return prototype_classification(n_rows, n_features, n_classes, dtype=dtype, seed=2)
+    from sklearn.datasets import make_classification
+    X, y = make_classification(n_samples=n_rows, n_features=n_features, n_informative=8,
+                               n_classes=n_classes, random_state=0)
+    return X.astype(dtype), y
+
+
+def w12_model(name, dtype="float32", n_rows=2000):
+    """A W12 model fitted by fastmlp on ``n_rows`` rows of ``dtype`` (its
+    network's dtype): ``(model, X, y)``."""
+    X, y = w12_data(name, n_rows, dtype)
+    model = quiet_fit(make_estimator("fastmlp", "classifier", W12_MODELS[name][2]), X, y)
+    return model, X, y
+
+
+def sklearn_from_estimator(est, X, y):
+    """A scikit-learn MLPClassifier of ``est``'s architecture holding copies of its
+    fitted weights: fitted one epoch on ``(X, y)`` (the classes, the output
+    activation and the weights' dtype), then ``coefs_`` / ``intercepts_`` replaced."""
+    params = dict(hidden_layer_sizes=est.hidden_layer_sizes, activation=est.activation,
+                  max_iter=1, random_state=0)
+    sk = quiet_fit(make_estimator("sklearn", "classifier", params), X, y)
+    if not np.array_equal(sk.classes_, est.classes_):
+        raise ValueError(f"classes differ: {sk.classes_} != {est.classes_}")
+    for mine, theirs in zip(sk.coefs_ + sk.intercepts_, est.coefs_ + est.intercepts_,
+                            strict=True):
+        if mine.shape != theirs.shape:
+            raise ValueError(f"layer shapes differ: {mine.shape} != {theirs.shape}")
+    sk.coefs_ = [np.array(W, dtype=W.dtype, copy=True) for W in est.coefs_]
+    sk.intercepts_ = [np.array(b, dtype=b.dtype, copy=True) for b in est.intercepts_]
+    return sk
 
 
 # --------------------------------------------------------------------------

@@ -1,7 +1,9 @@
 #!/usr/bin/env python
 """Compare fastmlp with scikit-learn (and PyTorch, when importable) on W1-W8
-and W10, fastmlp's model file with pickle and skops (W9), and fastmlp's
-training toolbox (dropout, adamw) with itself and PyTorch (W11).
+and W10, fastmlp's model file with pickle and skops (W9), fastmlp's
+training toolbox (dropout, adamw) with itself and PyTorch (W11), and the
+serving latency of predict_proba against onnxruntime, scikit-learn and
+PyTorch (W12).
 
     python benchmarks/compare.py [--quick] [--mnist DIR] [--only W1,W3]
                                  [--dtype float32|float64] [--device cpu|cuda]
@@ -41,7 +43,7 @@ SIZES = {
                  w10_rows=20_000, w10_torch_rows=1_000, w10_train=4_000, w10_epochs=3,
                  fit_repeat=3, fast_repeat=7, start_repeat=3, gemm_n=2048,
                  w8_max_iter=100, w8_rounds=5, w7_train=5_000, w7_epochs=50,
-                 w11_number_s=0.2),
+                 w11_number_s=0.2, w12_fit_rows=2_000, w12_rounds=7, w12_number=2_000),
     "quick": dict(w1_rows=20_000, w1_slow_rows=1_000, w1_torch_rows=300, w1_val=1_000,
                   w2_train=2_000, w2_val=500, w2_epochs=5,
                   w3_rows=6_000, w3_val=1_000, w6_rows=10_000,
@@ -49,9 +51,9 @@ SIZES = {
                   w10_rows=5_000, w10_torch_rows=200, w10_train=1_000, w10_epochs=1,
                   fit_repeat=2, fast_repeat=3, start_repeat=2, gemm_n=1024,
                   w8_max_iter=30, w8_rounds=3, w7_train=2_000, w7_epochs=10,
-                  w11_number_s=0.05),
+                  w11_number_s=0.05, w12_fit_rows=1_000, w12_rounds=7, w12_number=300),
 }
-WORKLOADS = ("W1", "W2", "W3", "W4", "W5", "W6", "W7", "W8", "W9", "W10", "W11")
+WORKLOADS = ("W1", "W2", "W3", "W4", "W5", "W6", "W7", "W8", "W9", "W10", "W11", "W12")
 
 
 def log(msg):
@@ -766,8 +768,132 @@ def run_w11_midsize(cfg, variant, dtype):
     return group
 
 
+# --------------------------------------------------------------------------
+# W12: serving latency of predict_proba -- fastmlp, onnxruntime, sklearn, torch
+# --------------------------------------------------------------------------
+W12_TABULAR_1_ROW_S = 6e-6
+"""W12: fastmlp's predict_proba on one float32 row of the tabular model, at most."""
+
+
+def w12_libraries(cfg):
+    libs = ["fastmlp"]
+    if wl.onnx_available():
+        libs.append("onnxruntime")
+    libs.append("sklearn")
+    if cfg.torch:
+        libs.append("torch")
+    return libs
+
+
+def run_w12(cfg):
+    """predict_proba latency of the W3 network and the tabular classifier on 1, 8
+    and 32 rows, in float32 and float64 (only ``--dtype`` when given), each model
+    fitted briefly by fastmlp on that dtype. onnxruntime runs fastmlp's ONNX export
+    (one intra-op and one inter-op thread); scikit-learn's MLPClassifier and the
+    PyTorch model hold fastmlp's weights. Every call gets the same numpy array;
+    latency is the best of ``w12_rounds`` rounds of ``w12_number`` calls, the
+    libraries interleaved round by round. One ratio group per (model, rows, dtype)."""
+    dtypes = [cfg.dtype] if cfg.dtype_given else list(wl.DTYPES)
+    if not wl.onnx_available():
+        cfg.notes.append("W12: skl2onnx / onnxruntime not installed, the onnxruntime rows "
+                         "are skipped")
+    rows = []
+    for name in wl.W12_MODELS:
+        servers = {dtype: w12_servers(cfg, name, dtype) for dtype in dtypes}
+        for n_rows in wl.W12_ROWS:
+            for dtype in dtypes:
+                rows += run_w12_case(cfg, name, n_rows, dtype, *servers[dtype])
+    return rows
+
+
+def w12_servers(cfg, name, dtype):
+    """``(calls, X, errors)``: library -> predict_proba function of the W12 model
+    ``name`` fitted on ``dtype``, its training rows, library -> exception."""
+    libs = w12_libraries(cfg)
+    try:
+        model, X, y = wl.w12_model(name, dtype, cfg.sizes["w12_fit_rows"])
+    except Exception as exc:
+        log(f"!! W12 {name} {dtype} fit failed:\n{traceback.format_exc()}")
+        return {}, None, dict.fromkeys(libs, exc)
+
+    def torch_proba():
+        torch_model = wl.torch_from_estimator(model)
+        return lambda X_: wl.torch_predict(torch_model, X_, proba=True)
+    builders = {
+        "fastmlp": lambda: model.predict_proba,
+        "onnxruntime": lambda: wl.onnx_predict_proba(model, inter_op_num_threads=1),
+        "sklearn": lambda: wl.sklearn_from_estimator(model, X, y).predict_proba,
+        "torch": torch_proba,
+    }
+    calls, errors = {}, {}
+    for lib in libs:
+        try:
+            calls[lib] = builders[lib]()
+        except Exception as exc:
+            errors[lib] = exc
+            log(f"!! W12 {name} {dtype} {lib} set-up failed:\n{traceback.format_exc()}")
+    return calls, X, errors
+
+
+def w12_warm_up(proba, X, calls=20):
+    for _ in range(calls):
+        proba(X)
+
+
+W12_NOTES = {
+    "onnxruntime": "fastmlp.onnx export, 1 intra-op + 1 inter-op thread",
+    "sklearn": "MLPClassifier holding fastmlp's weights",
+    "torch": "fastmlp's weights; inference_mode, softmax and .numpy() included",
+}
+
+
+def run_w12_case(cfg, name, n_rows, dtype, calls, X, errors):
+    """The rows of one (model, rows, dtype) group: the libraries' calls raced."""
+    s = cfg.sizes
+    rounds, number = s["w12_rounds"], s["w12_number"]
+    errors = dict(errors)
+    X_rows = None if X is None else X[:n_rows].copy()
+    for lib, proba in calls.items():  # first-call costs stay out of the timings
+        error = attempt(w12_warm_up, proba, X_rows)
+        if error:
+            errors[lib] = error
+    plans = {lib: (lambda p=p: p(X_rows), rounds, number)
+             for lib, p in calls.items() if lib not in errors}
+    results = wl.race(plans, 1) if plans else {}
+    results.update(errors)
+    reference = results.get("fastmlp")
+    reference = None if isinstance(reference, BaseException) else reference
+
+    def body(row, lib):
+        row.seconds, proba = result(results, lib)
+        row.cost, row.rate, row.rate_unit = row.seconds, 1 / row.seconds, "calls/s"
+        notes = [f"best of {rounds} x {number} calls, interleaved"] if lib == "fastmlp" else []
+        if lib in W12_NOTES:
+            notes.append(W12_NOTES[lib])
+        if lib != "fastmlp" and reference is not None:
+            diff = np.max(np.abs(np.asarray(proba, dtype=np.float64) - reference[1]))
+            notes.append(f"max |p - fastmlp's| {diff:.1e}")
+        row.note = "; ".join(notes)
+
+    label = (f"W12 latency {name} {wl.w12_architecture(name)}, {n_rows} "
+             f"row{'s' if n_rows > 1 else ''}, {dtype}")
+    group = [guarded(Row(label, lib), body, lib) for lib in w12_libraries(cfg)]
+    set_ratios(group)
+    r = by_library(group)
+    fm, ort = r["fastmlp"], r.get("onnxruntime")
+    if ort and ort.ratio:
+        ort.target("fastmlp <= onnxruntime latency", ort.ratio >= 1.0, f"{ort.ratio:.2f}x")
+    if name == "tabular" and n_rows == 1 and dtype == "float32":
+        limit = W12_TABULAR_1_ROW_S
+        met = fm.seconds is not None and fm.seconds < limit
+        detail = f"fastmlp {fmt_seconds(fm.seconds)}" if fm.seconds else "no fastmlp time"
+        (ort or fm).target(f"fastmlp tabular 1 row < {limit * 1e6:.0f} us", met, detail)
+    return group
+
+
 RUNNERS = {"W1": run_w1, "W2": run_w2, "W3": run_w3, "W4": run_w4, "W5": run_w5, "W6": run_w6,
-           "W7": run_w7, "W8": run_w8, "W9": run_w9, "W10": run_w10, "W11": run_w11}
+           "W7": run_w7, "W8": run_w8, "W9": run_w9, "W10": run_w10, "W11": run_w11,
+           "W12": run_w12}
 
 
 # --------------------------------------------------------------------------
@@ -877,7 +1003,8 @@ def parse_args(argv=None):
                    help="comma-separated subset of " + ",".join(WORKLOADS))
     p.add_argument("--dtype", choices=("float32", "float64"),
                    help="data dtype (default: float32; float64 for W7 and W11's W7 "
-                        "fits, the dtype of scikit-learn's data sets)")
+                        "fits, the dtype of scikit-learn's data sets; W12 runs both "
+                        "unless given)")
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
                    help="device for fastmlp in W2/W3")
     p.add_argument("--json", metavar="PATH", help="also save the results as JSON")

@@ -11,7 +11,8 @@ near the product batch x coefficients that ``ROWS_PATH_MACS`` should hold.
 
 ``prediction``: ``predict_proba`` time of the loop path (``predict_rows``)
 against the BLAS path for a few rows, forcing each with
-``config.PREDICT_ROWS_MACS``; the cross-over is in rows x coefficients.
+``config.PREDICT_ROWS_MACS`` and ``PREDICT_LOOP_ROWS``; the cross-over is in
+rows x coefficients.
 
 Times are the best of a few runs; the ratios are what counts on a shared machine.
 """
@@ -28,7 +29,7 @@ import numpy as np  # noqa: E402
 
 NETWORKS = [(2, (8,)), (4, (16,)), (10, (32,)), (20, (64,)), (40, (100,))]
 BATCHES = (2, 4, 8, 16, 32, 64, 128)
-PREDICT_ROWS = (1, 4, 16, 64, 256)
+PREDICT_ROWS = (1, 2, 4, 8, 16, 64)
 EPOCHS = 5
 
 
@@ -86,14 +87,14 @@ def prediction(dtype):
             model.predict_proba(X)
 
     print("coefficients  rows  rows x coef  loops (us)  BLAS (us)  ratio")
-    for n_features, hidden in NETWORKS + [(784, (64,))]:
+    for n_features, hidden in NETWORKS + [(784, (64,)), (784, (256, 128))]:
         X, y = data(n_features, 3000, dtype)
         model = MLPClassifier(hidden_layer_sizes=hidden, max_iter=2, random_state=0).fit(X, y)
         for rows in PREDICT_ROWS:
             few = X[:rows].copy()
             times = {}
             for path, limit in (("loops", 10 ** 12), ("blas", 0)):
-                config.PREDICT_ROWS_MACS = limit
+                config.PREDICT_ROWS_MACS = config.PREDICT_LOOP_ROWS = limit
                 model.predict_proba(few)
                 times[path] = best_time(calls, 5, model, few) / 200
             print(f"{n_coef(model):12d}  {rows:4d}  {rows * n_coef(model):11d}  "

@@ -27,14 +27,26 @@ faster at batch 2, even at batch 32). The old value, 100,000, kept mid-size
 networks on the slow side of that line. Re-measure with
 ``python benchmarks/crossovers.py training``."""
 
-PREDICT_ROWS_MACS = 6_000
-"""Predictions of at most this many multiply-adds (rows x coefficients) from a
-dense array run ``prediction.predict_rows`` (plain loops, no block scratch, the
-latency path); more go through BLAS in blocks. Measured crossover (same
-machine): at 1536 coefficients, 1 row takes 13 us with loops and 18 us through
-BLAS, 4 rows are even, 16 rows take 36 us vs 20 us; at 50,432 coefficients
-(784-64-2) one row takes 66 us with loops and 28 us through BLAS. Re-measure
-with ``python benchmarks/crossovers.py prediction``."""
+PREDICT_LOOP_ROWS = 1
+"""Predictions of at most this many dense rows run ``prediction.predict_rows``
+whatever the network (see ``PREDICT_ROWS_MACS``)."""
+
+PREDICT_ROWS_MACS = 24_000
+"""Predictions of at most ``PREDICT_LOOP_ROWS`` dense rows, or of at most this
+many multiply-adds (rows x coefficients), run ``prediction.predict_rows``
+(plain loops, no block scratch, the latency path); more go through BLAS in
+blocks. A row's prediction can therefore differ in its last bits with the
+number of rows predicted at once.
+
+Measured with ``python benchmarks/crossovers.py prediction --dtype float32``
+(and float64), ``predict_proba`` through the lean path, fitted models of 24 to
+233,984 coefficients (784-256-128-10), 2-core AMD EPYC, OpenBLAS 0.3.30: one
+row is 1.2-1.7x faster with loops for every network (a row-vector product is
+memory-bound either way, and the loops skip ReLU's zeros and BLAS's call
+overhead); from two rows on BLAS reuses each weight row across rows, and the
+cross-over (ratio 1) lies between 16,000 and 35,000 multiply-adds (1536
+coefficients: 0.93-1.0 at 16 rows; 4400: 1.03 at 8 rows, 0.89 at 16; 50,432:
+0.74 at 2 rows). Re-measure with that command."""
 
 ROWS_PATH_MAX_SPARSE_FEATURES = 1000
 """CSR input wider than this trains on the mini-batch path whatever the batch

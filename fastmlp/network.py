@@ -99,7 +99,8 @@ class Network:
 
     def __getstate__(self):
         state = dict(self.__dict__)
-        state.pop("_validated_layout", None)  # a record of this process's checks
+        state.pop("_validated_layout", None)  # records of this process's checks
+        state.pop("serving", None)
         return state
 
     def __setstate__(self, state):
@@ -108,6 +109,7 @@ class Network:
         arrays: the kernels train the parameters in place."""
         state = dict(state)
         state.pop("_validated_layout", None)
+        state.pop("serving", None)
         for name in ("units", "coef_off", "inter_off", "params"):
             value = state.get(name)
             if isinstance(value, np.ndarray) and (type(value) is not np.ndarray

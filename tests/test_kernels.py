@@ -551,15 +551,26 @@ def test_run_epoch_sgd_momentum_variants(dtype, momentum, batch_size, weighted, 
 @pytest.mark.parametrize("hidden_name, hidden_code", HIDDEN, ids=HIDDEN_IDS)
 @pytest.mark.parametrize("loss_code", LOSSES, ids=LOSS_IDS)
 def test_predict_rows(dtype, hidden_name, hidden_code, loss_code):
-    """The latency path (plain loops over a few dense rows) against the twin."""
+    """The latency path (plain loops over a few dense rows) against the twin and
+    the BLAS blocks; a value of X that is not finite is reported."""
     rng = np.random.default_rng(18)
     units = [6, 5, 4, n_outputs_for(loss_code)]
     X = np.ascontiguousarray(make_X(rng, 9, units[0], dtype))
     params = make_params(rng, units, dtype)
     out_code = ref.OUTPUT_OF_LOSS[loss_code]
-    got = prediction.predict_rows(X, network_args(params, units, hidden_code, out_code))
-    assert got.dtype == dtype
+    net = network_args(params, units, hidden_code, out_code)
+    X[::3] = 0  # whole zero rows, and the zeros layer_row skips
+    X[1, ::2] = 0
+    got = np.full((X.shape[0], units[-1]), np.nan, dtype=dtype)
+    assert prediction.predict_rows(X, *net, got)
     assert_close(got, ref.predict(X, params, units, hidden_code, out_code), dtype)
+    blocks = np.empty_like(got)
+    prediction.predict_blocks(X, *net, 4, blocks)
+    assert_close(blocks, got, dtype)
+    for bad in (np.nan, np.inf, -np.inf):  # reported, not raised
+        X_bad = X.copy()
+        X_bad[-1, -1] = bad
+        assert not prediction.predict_rows(X_bad, *net, got)
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)

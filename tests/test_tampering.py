@@ -197,4 +197,5 @@ def test_kernels_check_bounds_when_asked():
 
     network = fitted()._network
     with pytest.raises(IndexError):
-        prediction.predict_rows(np.ascontiguousarray(X[:2, :3]), network.bundle())
+        prediction.predict_rows(np.ascontiguousarray(X[:2, :3]), *network.bundle(),
+                                np.empty((2, network.units[-1]), dtype=network.dtype))

@@ -125,11 +125,33 @@ class Trainer:
 def predict(network, X):
     """Output-layer activations, shape (n_samples, n_outputs), in the network's dtype."""
     check_data(network, X)
-    if isinstance(X, np.ndarray) and X.shape[0] * network.n_coef <= config.PREDICT_ROWS_MACS:
-        # few rows: plain loops, no BLAS, no chunk scratch (the latency path)
-        return prediction.predict_rows(dense_rows(X, network.dtype), network.bundle())
-    n_rows = X.shape[0]
-    out = np.empty((n_rows, network.units[-1]), dtype=network.dtype)
-    chunk_rows = max(1, min(config.CPU_CHUNK_ROWS, n_rows))
+    out = np.empty((X.shape[0], network.units[-1]), dtype=network.dtype)
+    if isinstance(X, np.ndarray):
+        predict_dense(network.bundle(), dense_rows(X, network.dtype), out)
+        return out
+    chunk_rows = max(1, min(config.CPU_CHUNK_ROWS, X.shape[0]))
     prediction.predict(inputs_of(X, network.dtype), network.bundle(), chunk_rows, out)
     return out
+
+
+def predict_dense(net, X, out):
+    """Output-layer activations of the ``Net`` bundle ``net`` for X into ``out``.
+
+    X must be a C-contiguous, writeable ndarray of the network's dtype whose
+    width is the network's input width (``check_data``). Rows that
+    ``row_loops`` chooses run ``prediction.predict_rows``, others the BLAS
+    blocks. Returns False when the row loops met a value of X that is not
+    finite (the blocks do not look).
+    """
+    n_rows = X.shape[0]
+    if row_loops(n_rows, net.n_coef):
+        return prediction.predict_rows(X, *net, out)
+    prediction.predict_blocks(X, *net, max(1, min(config.CPU_CHUNK_ROWS, n_rows)), out)
+    return True
+
+
+def row_loops(n_rows, n_coef):
+    """Whether a prediction of ``n_rows`` dense rows runs the row loops:
+    at most ``config.PREDICT_LOOP_ROWS`` rows, or at most
+    ``config.PREDICT_ROWS_MACS`` multiply-adds."""
+    return n_rows <= config.PREDICT_LOOP_ROWS or n_rows * n_coef <= config.PREDICT_ROWS_MACS

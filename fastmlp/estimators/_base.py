@@ -30,9 +30,9 @@ from ..layout import validate_fitted_state
 from ..network import INITIALIZERS, Network
 from ..solvers import StochasticOptimizer, check_lbfgs_result, minimize_lbfgs
 from ._memory import check_fit_memory
+from ._serving import ServingState, serving_state
 from ._validation import check_validation_args, data_loss
 
-_FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 _PLAIN = "__plain__"  # key naming the class of a pickled network / optimizer dict
 
 _NON_FINITE_MESSAGE = (
@@ -669,23 +669,24 @@ class BaseMLP(BaseEstimator, ABC):
         return model
 
     def _forward(self, X, check_input=True):
-        """Output-layer activations for X, shape (n_samples, n_outputs)."""
+        """Output-layer activations for X, shape (n_samples, n_outputs): through
+        the lean path (``_serving``) when this fitted state passed the full one
+        before and X is the common case, else through ``validate_data``."""
+        attrs = self.__dict__
         if check_input:
-            X = self._validate_predict_input(X)
+            serving = serving_state(attrs)
+            if serving is not None:
+                out = serving.forward(X)
+                if out is not None:
+                    return out
+            X = validate_data(self, X, accept_sparse=["csr", "csc"], reset=False)
         network = self._current_network()
-        out = self._backend().predict(network, X)
+        device = resolve_device(self.device)
+        out = get_backend(device).predict(network, X)
+        if check_input and device == "cpu" and network is attrs.get("_network"):
+            network.serving = ServingState(attrs, network)
         # as scikit-learn: float64 input to a float32 model gives float64 output
         return out.astype(np.result_type(X.dtype, network.dtype), copy=False)
-
-    def _validate_predict_input(self, X):
-        """``validate_data`` for prediction, with a shortcut for the latency case:
-        a few rows of a float ndarray of the right width, all finite, from a
-        model fitted without feature names pass as they are."""
-        if (type(X) is np.ndarray and X.ndim == 2 and 0 < X.shape[0] <= 64
-                and X.dtype in _FLOAT_DTYPES and X.shape[1] == self.n_features_in_
-                and not hasattr(self, "feature_names_in_") and np.isfinite(X).all()):
-            return X
-        return validate_data(self, X, accept_sparse=["csr", "csc"], reset=False)
 
     def _check_is_fitted(self):
         if not hasattr(self, "coefs_"):

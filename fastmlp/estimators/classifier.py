@@ -12,6 +12,7 @@ from sklearn.utils.validation import check_array, validate_data
 
 from .. import spec
 from ._base import _ATTRIBUTES_DOC, _PARAMETERS_DOC, BaseMLP, row_classes, trained_as_draft
+from ._serving import decode_classes
 
 
 class MLPClassifier(ClassifierMixin, BaseMLP):
@@ -149,7 +150,7 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
     def _prediction_of(self, output):
         if self.n_outputs_ == 1:
             output = output.ravel()
-        return self._label_binarizer.inverse_transform(output)
+        return decode_classes(self._label_binarizer, output)
 
     _score_function = staticmethod(accuracy_score)
 
