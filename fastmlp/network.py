@@ -31,6 +31,12 @@ class Network:
         Output activation name (``spec.OUTPUT_ACTIVATIONS``).
     params : ndarray of shape (n_params,)
         The flat parameter vector; its dtype is the network's dtype.
+
+    Notes
+    -----
+    An estimator records the checks of its lean prediction path on its network
+    as ``serving`` (``estimators._serving.ServingState``); like the record of
+    ``layout.validate_network``, it is never pickled.
     """
 
     def __init__(self, units, activation, out_activation, params):
