@@ -163,6 +163,8 @@ def test_fit_blocks_stops_at_ctrl_c(scheduler):
 
     X, y = blobs(n=4000, chunk=100)
     model = MLPRegressor(hidden_layer_sizes=(64, 64), batch_size=1, random_state=0)
+    # kernels compiled first: the signal must meet training, not a first compilation
+    fit_blocks(clone(model), X[:200], y[:200].astype(float), epochs=1)
     handler = signal.getsignal(signal.SIGINT)
     timer = threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT))
     timer.start()
