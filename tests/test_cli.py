@@ -65,8 +65,8 @@ def test_compile_kernels_rejects_unknown_dtypes():
 
 
 def test_public_api():
-    assert sorted(fastmlp.__all__) == ["MLPClassifier", "MLPRegressor", "__version__",
-                                       "compile_kernels", "load", "save"]
+    assert sorted(fastmlp.__all__) == ["MLPClassifier", "MLPRegressor", "TrainingCurveDisplay",
+                                       "__version__", "compile_kernels", "load", "save"]
     for name in fastmlp.__all__:
         assert hasattr(fastmlp, name)
 
