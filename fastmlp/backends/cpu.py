@@ -134,18 +134,21 @@ def predict(network, X):
     return out
 
 
-def predict_dense(net, X, out):
+def predict_dense(net, X, out, check_finite=False):
     """Output-layer activations of the ``Net`` bundle ``net`` for X into ``out``.
 
     X must be a C-contiguous, writeable ndarray of the network's dtype whose
     width is the network's input width (``check_data``). Rows that
     ``row_loops`` chooses run ``prediction.predict_rows``, others the BLAS
-    blocks. Returns False when the row loops met a value of X that is not
-    finite (the blocks do not look).
+    blocks. Returns False, instead of predicting, when X holds a value that is
+    not finite: the row loops always tell as they read, the blocks' caller
+    looks first when ``check_finite`` (a caller that validated X need not).
     """
     n_rows = X.shape[0]
     if row_loops(n_rows, net.n_coef):
         return prediction.predict_rows(X, *net, out)
+    if check_finite and not np.isfinite(X).all():
+        return False
     prediction.predict_blocks(X, *net, max(1, min(config.CPU_CHUNK_ROWS, n_rows)), out)
     return True
 

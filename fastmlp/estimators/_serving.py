@@ -100,13 +100,9 @@ class ServingState:
             flags = X.flags
             if not (flags.c_contiguous and flags.writeable and flags.aligned):
                 return None
-        net = self.net
-        n_rows = X.shape[0]
-        if not cpu.row_loops(n_rows, net.n_coef) and not np.isfinite(X).all():
-            return None  # (the row loops check as they read: cpu.predict_dense)
-        out = np.empty((n_rows, self.n_outputs), dtype=self.dtype)
-        if not cpu.predict_dense(net, X, out):
-            return None
+        out = np.empty((X.shape[0], self.n_outputs), dtype=self.dtype)
+        if not cpu.predict_dense(self.net, X, out, check_finite=True):
+            return None  # a value that is not finite: the full path raises
         # as scikit-learn: float64 input to a float32 model gives float64 output
         return out.astype(_FLOAT64) if in_dtype is _FLOAT64 and self.dtype is _FLOAT32 else out
 
