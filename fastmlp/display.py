@@ -9,7 +9,8 @@
 ['loss', 'validation_loss', 'validation_score']
 >>> display.figure_.savefig("training.png")  # doctest: +SKIP
 
-This module needs matplotlib (``pip install matplotlib``); without it, importing
+This module needs matplotlib (``pip install matplotlib``, or the ``[docs]`` extra:
+``pip install "fastmlp[docs]"``); without it, importing
 it raises an ImportError that says so. ``import fastmlp`` does not import it.
 """
 
@@ -21,7 +22,7 @@ try:
 except ImportError as exc:  # the one optional dependency of this module
     raise ImportError(
         "fastmlp.TrainingCurveDisplay needs matplotlib: pip install matplotlib "
-        "(the test extra, pip install \"fastmlp[test]\", includes it).") from exc
+        "(the docs extra, pip install \"fastmlp[docs]\", includes it).") from exc
 
 
 class TrainingCurveDisplay:
@@ -53,6 +54,26 @@ class TrainingCurveDisplay:
     lines_ : dict of str to matplotlib Line2D
         The drawn lines: ``"loss"``, and ``"validation_loss"`` /
         ``"validation_score"`` when recorded.
+
+    See Also
+    --------
+    sklearn.model_selection.LearningCurveDisplay : Scores against the number of
+        training samples, the same Display convention.
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> from sklearn.datasets import load_digits
+    >>> from fastmlp import MLPClassifier, TrainingCurveDisplay
+    >>> X, y = load_digits(return_X_y=True)
+    >>> model = MLPClassifier(hidden_layer_sizes=(32,), max_iter=30, early_stopping=True,
+    ...                       random_state=0).fit(X / 16, y)
+    >>> display = TrainingCurveDisplay.from_estimator(model)
+    >>> sorted(display.lines_)
+    ['loss', 'validation_loss', 'validation_score']
+    >>> display.ax_.get_xlabel()
+    'epoch'
     """
 
     def __init__(self, *, loss_curve, validation_scores=None, validation_loss_curve=None,
@@ -71,7 +92,7 @@ class TrainingCurveDisplay:
         Parameters
         ----------
         estimator : fitted MLPClassifier or MLPRegressor
-            fastmlp's or scikit-learn's (anything with ``loss_curve_``).
+            A fitted model, fastmlp's or scikit-learn's (anything with ``loss_curve_``).
         ax : matplotlib Axes, default=None
             Axes to draw on; a new figure when None.
         **kwargs

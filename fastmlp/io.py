@@ -93,6 +93,21 @@ def save(model, path):
     See Also
     --------
     load : Read the model back.
+
+    Examples
+    --------
+    >>> import os, tempfile, warnings
+    >>> from sklearn.datasets import load_iris
+    >>> from fastmlp import MLPClassifier, load, save
+    >>> X, y = load_iris(return_X_y=True)
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("ignore")  # a short fit: ConvergenceWarning
+    ...     model = MLPClassifier(hidden_layer_sizes=(8,), max_iter=20,
+    ...                           random_state=0).fit(X, y)
+    >>> path = os.path.join(tempfile.mkdtemp(), "iris.fastmlp")
+    >>> save(model, path)
+    >>> bool((load(path).predict_proba(X) == model.predict_proba(X)).all())
+    True
     """
     meta, arrays = _state.export_state(model)
     encoded = {name: _npy_bytes(arr) for name, arr in arrays.items()}
@@ -191,6 +206,20 @@ def load(path, *, device=None):
     See Also
     --------
     save : Write a model file.
+
+    Examples
+    --------
+    >>> import io
+    >>> from sklearn.datasets import load_diabetes
+    >>> from fastmlp import MLPRegressor, load, save
+    >>> X, y = load_diabetes(return_X_y=True)
+    >>> model = MLPRegressor(hidden_layer_sizes=(16,), solver="lbfgs", max_iter=50,
+    ...                      random_state=0).fit(X, y)
+    >>> buffer = io.BytesIO()
+    >>> save(model, buffer)
+    >>> restored = load(io.BytesIO(buffer.getvalue()))
+    >>> restored.n_iter_ == model.n_iter_, bool((restored.predict(X) == model.predict(X)).all())
+    (True, True)
     """
     where = getattr(path, "name", None) if hasattr(path, "read") else os.fspath(path)
     try:
@@ -224,6 +253,10 @@ def skops_trusted_types(model=None):
         Today ``fastmlp.estimators.classifier.MLPClassifier`` (or
         ``...regressor.MLPRegressor``), ``fastmlp.network.Network`` and
         ``fastmlp.solvers.StochasticOptimizer``.
+
+    See Also
+    --------
+    save : The pickle-free model file, which needs no list of trusted types.
 
     Examples
     --------

@@ -299,18 +299,44 @@ def to_onnx(model, X=None, *, target_opset=None, options=None):
     target_opset : int, optional
         ONNX opset; default: the latest skl2onnx has tested.
     options : dict, optional
-        skl2onnx converter options, e.g. ``{"zipmap": False}`` for a plain
+        The skl2onnx converter options, e.g. ``{"zipmap": False}`` for a plain
         probability matrix, ``{"nocl": True}`` for class indices as labels.
 
     Returns
     -------
     onnx.ModelProto
+        The graph: ``label`` and ``probabilities`` outputs for a classifier,
+        ``variable`` for a regressor, as skl2onnx names them.
 
     Raises
     ------
     ValueError
         If the hidden or output activation has no ONNX form (the message names
         it), or the class labels are neither integers nor strings.
+
+    See Also
+    --------
+    fastmlp.save : The pickle-free model file, which keeps every fitted attribute.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import onnxruntime as ort
+    >>> from sklearn.datasets import load_iris
+    >>> from fastmlp import MLPClassifier
+    >>> from fastmlp.onnx import to_onnx
+    >>> X, y = load_iris(return_X_y=True)
+    >>> X = X.astype(np.float32)
+    >>> model = MLPClassifier(hidden_layer_sizes=(8,), solver="lbfgs",
+    ...                       random_state=0).fit(X, y)
+    >>> onx = to_onnx(model, options={"zipmap": False})
+    >>> session = ort.InferenceSession(onx.SerializeToString(),
+    ...                                providers=["CPUExecutionProvider"])
+    >>> labels, probabilities = session.run(None, {"X": X})
+    >>> bool((labels == model.predict(X)).all())
+    True
+    >>> bool(np.allclose(probabilities, model.predict_proba(X), atol=1e-5))
+    True
     """
     import skl2onnx
 
