@@ -117,7 +117,8 @@ def compile_command(args):
     dtypes = ["float32", "float64"] if args.dtype == "both" else [args.dtype]
     print(f"compiling fastmlp kernels for {', '.join(dtypes)}"
           f"{' (dense and sparse input)' if args.sparse else ''} ...", flush=True)
-    seconds = compile_kernels(dtypes=dtypes, sparse=args.sparse, verbose=True)
+    seconds = compile_kernels(dtypes=dtypes, sparse=args.sparse, verbose=True,
+                              progress=args.progress)
     where = os.environ.get("NUMBA_CACHE_DIR") or "__pycache__ next to fastmlp's kernel modules"
     print(f"done in {seconds:.1f} s; cache: {where}")
     return 0
@@ -144,6 +145,9 @@ def parser():
                    help="training dtype(s) to compile for (default: both)")
     c.add_argument("--sparse", action="store_true",
                    help="also compile the paths of scipy sparse input")
+    c.add_argument("--progress", action="store_true",
+                   help="show live progress on stderr, one step per path compiled "
+                        "(a tqdm bar when tqdm is installed)")
     return p
 
 

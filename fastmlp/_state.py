@@ -368,8 +368,13 @@ def import_state(meta, arrays, *, device=None):
     return model
 
 
+# Hyperparameters added after the file format: a file written before one existed
+# loads with its default (each one only shows or hides things, never changes a fit).
+_LATER_PARAMS = {"progress": False}
+
+
 def _restore_params(model, meta, arrays, device):
-    stored = _section(meta, "params")
+    stored = {**_LATER_PARAMS, **_section(meta, "params")}
     expected = _param_names(type(model))
     if set(stored) != expected:
         missing, extra = sorted(expected - set(stored)), sorted(set(stored) - expected)

@@ -12,6 +12,8 @@ import warnings
 
 import numpy as np
 
+from .progress import ProgressBar
+
 DTYPES = ("float32", "float64")
 
 
@@ -44,10 +46,26 @@ def _paths(sparse):
 def cache_use():
     """How this process got fastmlp's CPU kernels so far.
 
+    Counts, over every compiled CPU kernel the process has imported, the kernel
+    signatures Numba loaded from its disk cache and those it compiled: after
+    :func:`compile_kernels` (in this process or an earlier one sharing the
+    cache), the common paths load and compile nothing.
+
     Returns
     -------
     hits, misses : int
         Kernel signatures loaded from Numba's disk cache, and compiled.
+
+    See Also
+    --------
+    compile_kernels : Fill the cache ahead of the first fit.
+
+    Examples
+    --------
+    >>> from fastmlp.aot import cache_use
+    >>> hits, misses = cache_use()
+    >>> hits >= 0 and misses >= 0
+    True
     """
     import sys
 
@@ -63,7 +81,7 @@ def cache_use():
     return hits, misses
 
 
-def compile_kernels(dtypes=DTYPES, sparse=False, verbose=False):
+def compile_kernels(dtypes=DTYPES, sparse=False, verbose=False, progress=False):
     """Compile the CPU kernels for the common paths and store them in the cache.
 
     Runs tiny fits and predictions of ``MLPClassifier`` and ``MLPRegressor``:
@@ -80,11 +98,21 @@ def compile_kernels(dtypes=DTYPES, sparse=False, verbose=False):
         Also compile the paths of scipy sparse (CSR / CSC) input.
     verbose : bool, default=False
         Print one line per dtype with the seconds it took.
+    progress : bool, default=False
+        Show live progress on stderr: one step per path compiled (a tiny fit
+        and its predictions, per dtype), with the path, the kernel signatures
+        compiled and loaded from the cache so far, and the elapsed and
+        remaining time (a tqdm bar when tqdm is installed; see
+        ``fastmlp.progress``). Nothing goes to stdout.
 
     Returns
     -------
     seconds : float
         Wall time of the whole call.
+
+    See Also
+    --------
+    cache_use : How many kernel signatures the process loaded and compiled.
 
     Notes
     -----
@@ -109,22 +137,35 @@ def compile_kernels(dtypes=DTYPES, sparse=False, verbose=False):
     if bad:
         raise ValueError(f"dtypes must hold 'float32' and/or 'float64', got {bad!r}.")
     NOTICE.switch_off()  # compiling is what was asked for: no notice about it
+    paths = _paths(sparse)
     rng = np.random.default_rng(0)
     X = rng.standard_normal((200, 64))
     y = (X[:, 0] > 0).astype(int) + (X[:, 1] > 0)
     many = np.tile(X, (25, 1))  # enough rows for the block-wise prediction path
     start = time.perf_counter()
-    for dtype in dtypes:
-        begin = time.perf_counter()
-        Xd, manyd = X.astype(dtype), many.astype(dtype)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            for cls, params, kind in _paths(sparse):
-                Xk = sp.csr_matrix(Xd) if kind == "sparse" else Xd
-                target = y if cls.__name__ == "MLPClassifier" else X[:, :2] @ [1.0, -1.0]
-                model = cls(**params).fit(Xk, target)
-                model.predict(Xk[:3])
-                model.predict(sp.csr_matrix(manyd) if kind == "sparse" else manyd)
-        if verbose:
-            print(f"fastmlp kernels for {dtype}: {time.perf_counter() - begin:.1f} s")
+    with ProgressBar(len(dtypes) * len(paths), "compiling", "path", enabled=progress) as bar:
+        for dtype in dtypes:
+            begin = time.perf_counter()
+            Xd, manyd = X.astype(dtype), many.astype(dtype)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                for cls, params, kind in paths:
+                    Xk = sp.csr_matrix(Xd) if kind == "sparse" else Xd
+                    target = y if cls.__name__ == "MLPClassifier" else X[:, :2] @ [1.0, -1.0]
+                    model = cls(**params).fit(Xk, target)
+                    model.predict(Xk[:3])
+                    model.predict(sp.csr_matrix(manyd) if kind == "sparse" else manyd)
+                    if bar.enabled:
+                        loaded, compiled = cache_use()
+                        bar.update(path=_path_name(cls, params, kind, dtype),
+                                   compiled=compiled, loaded=loaded)
+            if verbose:
+                with bar.paused():
+                    print(f"fastmlp kernels for {dtype}: {time.perf_counter() - begin:.1f} s")
     return time.perf_counter() - start
+
+
+def _path_name(cls, params, kind, dtype):
+    """``MLPClassifier adam batch 64 dense float32``: one path of ``_paths``."""
+    batch = f" batch {params['batch_size']}" if "batch_size" in params else ""
+    return f"{cls.__name__} {params['solver']}{batch} {kind} {dtype}"

@@ -36,6 +36,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from . import spec
 from .estimators._base import warn_caller
+from .progress import ProgressBar
 
 __all__ = ["fit_blocks", "predict", "predict_proba", "score"]
 
@@ -99,7 +100,7 @@ def _check_model(model):
 
 
 def fit_blocks(model, X, y, *, epochs=1, classes=None, sample_weight=None,
-               shuffle_blocks=True, random_state=None, verbose=False):
+               shuffle_blocks=True, random_state=None, verbose=False, progress=False):
     """Fit ``model`` on Dask collections, one row block at a time.
 
     Each epoch calls ``model.partial_fit`` once per row block of ``X`` (for
@@ -146,6 +147,13 @@ def fit_blocks(model, X, y, *, epochs=1, classes=None, sample_weight=None,
     verbose : bool, default=False
         Print one line per epoch: rows seen, mean training loss over its
         blocks (when the model reports ``loss_``) and elapsed time.
+    progress : bool, default=False
+        Show live progress on stderr: one step per block trained, out of
+        ``epochs`` times the number of blocks, with the epoch and the mean
+        training loss of its blocks so far, and the elapsed and remaining time
+        (a tqdm bar when tqdm is installed; see ``fastmlp.progress``). Nothing
+        goes to stdout; the ``verbose`` lines are unchanged. The model's own
+        ``progress`` shows nothing here (``partial_fit`` never does).
 
     Returns
     -------
@@ -154,8 +162,8 @@ def fit_blocks(model, X, y, *, epochs=1, classes=None, sample_weight=None,
 
     See Also
     --------
-    predict, predict_proba, score : streaming inference with the fitted model.
-    dask_ml.wrappers.Incremental : the same streaming, run as tasks on the
+    predict, predict_proba, score : Streaming inference with the fitted model.
+    dask_ml.wrappers.Incremental : The same streaming, run as tasks on the
         workers that hold each block.
 
     Examples
@@ -175,6 +183,8 @@ def fit_blocks(model, X, y, *, epochs=1, classes=None, sample_weight=None,
         raise ValueError(f"epochs must be an integer >= 1; got {epochs!r}.")
     if not isinstance(shuffle_blocks, (bool, np.bool_)):
         raise ValueError(f"shuffle_blocks must be True or False; got {shuffle_blocks!r}.")
+    if not isinstance(progress, (bool, np.bool_)):
+        raise ValueError(f"progress must be True or False; got {progress!r}.")
     y = _aligned(X, y, "y")
     sample_weight = _aligned(X, sample_weight, "sample_weight")
     X_blocks = _row_blocks(X, "X")
@@ -208,9 +218,10 @@ def fit_blocks(model, X, y, *, epochs=1, classes=None, sample_weight=None,
             fresh = clone(model)  # start afresh, in place: drop the fitted state
             model.__dict__.clear()
             model.__dict__.update(fresh.__dict__)
-        with _interrupts_noted() as interrupted:
+        with _interrupts_noted() as interrupted, ProgressBar(
+                len(visits), "fit_blocks", "block", enabled=progress) as bar:
             _stream(model, visits, (X_blocks, y_blocks, w_blocks), fit_kwargs, epochs,
-                    verbose, interrupted)
+                    verbose, interrupted, bar)
     except KeyboardInterrupt:  # as fit: keep what was learnt so far
         warn_caller("Training interrupted by user.")
     except BaseException:  # a failed call leaves the model as it was
@@ -246,9 +257,10 @@ def _interrupts_noted():
         signal.signal(signal.SIGINT, previous)
 
 
-def _stream(model, visits, blocks, fit_kwargs, epochs, verbose, interrupted):
+def _stream(model, visits, blocks, fit_kwargs, epochs, verbose, interrupted, bar):
     """partial_fit on each visited block, computing the next one meanwhile;
-    KeyboardInterrupt at the next block once ``interrupted`` is set."""
+    KeyboardInterrupt at the next block once ``interrupted`` is set. ``bar``
+    (a ``ProgressBar``) advances once per block."""
     X_blocks, y_blocks, w_blocks = blocks
 
     def load(i):
@@ -275,10 +287,13 @@ def _stream(model, visits, blocks, fit_kwargs, epochs, verbose, interrupted):
             loss_sum += getattr(model, "loss_", np.nan) * len(X_block)
             del X_block, y_block, w_block
             fit_kwargs.pop("sample_weight", None)
+            if bar.enabled:
+                bar.update(epoch=f"{epoch + 1}/{epochs}", loss=loss_sum / rows)
             if verbose and (k + 1 == len(visits) or visits[k + 1][0] != epoch):
-                print(f"Epoch {epoch + 1}/{epochs}: {int(rows)} rows in "
-                      f"{len(X_blocks)} blocks, loss = {loss_sum / rows:.8f}, "
-                      f"{time.perf_counter() - start:.1f}s")
+                with bar.paused():
+                    print(f"Epoch {epoch + 1}/{epochs}: {int(rows)} rows in "
+                          f"{len(X_blocks)} blocks, loss = {loss_sum / rows:.8f}, "
+                          f"{time.perf_counter() - start:.1f}s")
                 rows = loss_sum = 0.0
 
 
@@ -324,6 +339,10 @@ def _map_rows(method, X):
 def predict(model, X):
     """Predict every row of a Dask collection, lazily, block by block.
 
+    Nothing is computed until the result is: each row block (DataFrame
+    partition) becomes one task that calls ``model.predict`` on it, so the
+    data never needs to fit in memory at once.
+
     Parameters
     ----------
     model : fitted estimator
@@ -338,6 +357,26 @@ def predict(model, X):
         DataFrame, one block per partition); call ``.compute()``, or store
         them block by block (``dask.array.to_zarr``) when they do not fit in
         memory.
+
+    See Also
+    --------
+    predict_proba : Class probabilities, block by block.
+    score : The model's score in one streaming pass.
+
+    Examples
+    --------
+    >>> import dask.array as da
+    >>> import numpy as np
+    >>> from fastmlp import MLPRegressor
+    >>> from fastmlp.dask import predict
+    >>> X = da.random.RandomState(0).normal(size=(3000, 4), chunks=(1000, 4))
+    >>> model = MLPRegressor(hidden_layer_sizes=(8,), solver="lbfgs", max_iter=30,
+    ...                      random_state=0).fit(X[:500].compute(), np.arange(500.0))
+    >>> y = predict(model, X)
+    >>> y.chunks
+    ((1000, 1000, 1000),)
+    >>> bool(np.array_equal(y.compute(), model.predict(X.compute())))
+    True
     """
     check_is_fitted(model)
     return _map_rows(model.predict, X)
@@ -345,6 +384,9 @@ def predict(model, X):
 
 def predict_proba(model, X):
     """Class probabilities of every row of a Dask collection, lazily.
+
+    As :func:`predict`: one task per row block, computed only when the result
+    is.
 
     Parameters
     ----------
@@ -357,6 +399,23 @@ def predict_proba(model, X):
     -------
     proba : dask.array.Array of shape (n_samples, n_classes)
         Probability of each class, in the order of ``model.classes_``.
+
+    See Also
+    --------
+    predict : The predicted labels, block by block.
+
+    Examples
+    --------
+    >>> import dask.array as da
+    >>> from fastmlp import MLPClassifier
+    >>> from fastmlp.dask import predict_proba
+    >>> X = da.random.RandomState(0).normal(size=(2000, 4), chunks=(500, 4))
+    >>> y = (X[:, 0] > 0).astype("int64")
+    >>> model = MLPClassifier(hidden_layer_sizes=(8,), solver="lbfgs", random_state=0)
+    >>> model = model.fit(X[:500].compute(), y[:500].compute())
+    >>> proba = predict_proba(model, X)
+    >>> proba.shape, proba.chunks[0]
+    ((2000, 2), (500, 500, 500, 500))
     """
     check_is_fitted(model)
     if not hasattr(model, "predict_proba"):
@@ -386,6 +445,24 @@ def score(model, X, y):
     Returns
     -------
     score : float
+        Accuracy (classifiers) or R^2 (regressors), as ``model.score(X, y)``
+        would give on the same rows in memory.
+
+    See Also
+    --------
+    fit_blocks : Train on Dask collections, one row block at a time.
+
+    Examples
+    --------
+    >>> import dask.array as da
+    >>> from fastmlp import MLPClassifier
+    >>> from fastmlp.dask import score
+    >>> X = da.random.RandomState(0).normal(size=(2000, 4), chunks=(500, 4))
+    >>> y = (X[:, 0] > 0).astype("int64")
+    >>> model = MLPClassifier(hidden_layer_sizes=(8,), solver="lbfgs", random_state=0)
+    >>> model = model.fit(X[:500].compute(), y[:500].compute())
+    >>> round(score(model, X, y), 6) == round(model.score(X.compute(), y.compute()), 6)
+    True
     """
     check_is_fitted(model)
     y = _aligned(X, y, "y")

@@ -4,6 +4,7 @@ this module holds what persists between epochs and between ``partial_fit`` calls
 
 import math
 import warnings
+from contextlib import nullcontext
 
 import numpy as np
 import scipy.optimize
@@ -144,24 +145,32 @@ def scheduled_rate(schedule, learning_rate_init, epoch, max_iter, warmup_iter):
     return lr
 
 
-def minimize_lbfgs(loss_grad, x0, *, max_iter, max_fun, tol, verbose):
+def minimize_lbfgs(loss_grad, x0, *, max_iter, max_fun, tol, verbose, bar=None):
     """Run scipy's L-BFGS-B on the flat parameter vector.
 
     ``loss_grad(x)`` returns ``(loss, gradient)`` from one compiled call. scipy
-    works in float64; the gradient is returned in that precision.
+    works in float64; the gradient is returned in that precision. ``verbose``
+    prints a line per iteration; ``bar``, an enabled ``fastmlp.progress.ProgressBar``
+    or None, advances one step per iteration with the loss. Neither changes the
+    result: scipy's callback only reads it.
     """
     iteration = [0]
+    bar = bar if bar is not None and bar.enabled else None
 
     def report(intermediate_result):
         iteration[0] += 1
-        print(f"Iteration {iteration[0]}, loss = {intermediate_result.fun:.8f}")
+        with bar.paused(verbose) if bar is not None else nullcontext():
+            if verbose:
+                print(f"Iteration {iteration[0]}, loss = {intermediate_result.fun:.8f}")
+            if bar is not None:
+                bar.update(loss=float(intermediate_result.fun))
 
     return scipy.optimize.minimize(
         loss_grad,
         x0,
         method="L-BFGS-B",
         jac=True,
-        callback=report if verbose else None,
+        callback=report if verbose or bar is not None else None,
         options={"maxfun": max_fun, "maxiter": max_iter, "gtol": tol},
     )
 

@@ -18,6 +18,7 @@ import urllib.parse
 import urllib.request
 
 import pytest
+
 from optional import optional, required
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]

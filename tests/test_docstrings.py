@@ -14,9 +14,10 @@ import inspect
 from pathlib import Path
 
 import pytest
-from optional import optional
 
 import fastmlp
+
+from optional import optional
 
 IGNORED = {"RT02", "GL01", "GL02"}
 IGNORED_FOR_METHODS = IGNORED | {"ES01", "SA01", "EX01"}

@@ -26,9 +26,10 @@ PAIR_IDS = ["classifier", "regressor"]
 # fastmlp's own parameters: keyword-only, after scikit-learn's, with these defaults
 OWN_PARAMETERS = {
     MLPClassifier: {"device": "cpu", "init": "glorot_uniform", "warmup_iter": 0,
-                    "dropout": 0.0, "max_grad_norm": None, "class_weight": None},
+                    "dropout": 0.0, "max_grad_norm": None, "progress": False,
+                    "class_weight": None},
     MLPRegressor: {"device": "cpu", "init": "glorot_uniform", "warmup_iter": 0,
-                   "dropout": 0.0, "max_grad_norm": None},
+                   "dropout": 0.0, "max_grad_norm": None, "progress": False},
 }
 
 

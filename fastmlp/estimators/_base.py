@@ -28,6 +28,7 @@ from .. import spec
 from ..backends import get_backend, resolve_device
 from ..layout import validate_fitted_state
 from ..network import INITIALIZERS, Network
+from ..progress import ProgressBar
 from ..solvers import StochasticOptimizer, check_lbfgs_result, minimize_lbfgs
 from ._memory import check_fit_memory
 from ._serving import ServingState, serving_state
@@ -155,6 +156,7 @@ class BaseMLP(BaseEstimator, ABC):
         "warmup_iter": [Interval(Integral, 0, None, closed="left")],
         "dropout": [Interval(Real, 0, 1, closed="left"), "array-like"],
         "max_grad_norm": [Interval(Real, 0, None, closed="neither"), None],
+        "progress": ["boolean"],
     }
 
     @abstractmethod
@@ -163,7 +165,7 @@ class BaseMLP(BaseEstimator, ABC):
                  random_state, tol, verbose, warm_start, momentum, nesterovs_momentum,
                  early_stopping, validation_fraction, beta_1, beta_2, epsilon,
                  n_iter_no_change, max_fun, device, init, warmup_iter, dropout,
-                 max_grad_norm):
+                 max_grad_norm, progress):
         self.activation = activation
         self.solver = solver
         self.alpha = alpha
@@ -193,6 +195,7 @@ class BaseMLP(BaseEstimator, ABC):
         self.warmup_iter = warmup_iter
         self.dropout = dropout
         self.max_grad_norm = max_grad_norm
+        self.progress = progress
 
     # ------------------------------------------------------------------ hooks
     @abstractmethod
@@ -433,10 +436,12 @@ class BaseMLP(BaseEstimator, ABC):
     def _fit_lbfgs(self, backend, network, X, Y, sample_weight):
         trainer = backend.Trainer(network, X, Y, sample_weight,
                                   spec.LOSS_OF_OUTPUT[self.out_activation_].code, self.alpha)
-        result = minimize_lbfgs(
-            trainer.loss_grad, network.params.astype(np.float64),
-            max_iter=self.max_iter, max_fun=self.max_fun, tol=self.tol,
-            verbose=bool(self.verbose))
+        with ProgressBar(self.max_iter, type(self).__name__, "iteration",
+                         enabled=self.progress) as bar:
+            result = minimize_lbfgs(
+                trainer.loss_grad, network.params.astype(np.float64),
+                max_iter=self.max_iter, max_fun=self.max_fun, tol=self.tol,
+                verbose=bool(self.verbose), bar=bar)
         self.n_iter_ = check_lbfgs_result(result, self.max_iter)
         self.loss_ = float(result.fun)
         network.params[:] = result.x
@@ -539,54 +544,68 @@ class BaseMLP(BaseEstimator, ABC):
                     setattr(self, name, list(getattr(self, name, None) or ()))
         sample_idx = np.arange(n_samples, dtype=np.int64)
         diverged = False
-        try:
-            self.n_iter_ = 0
-            for _ in range(self.max_iter):
-                if self.shuffle:
-                    # sklearn.utils.shuffle's draw, without its per-call validation:
-                    # the same swaps, made in place instead of on a permutation
-                    # that then gathers sample_idx
-                    self._random_state.shuffle(sample_idx)
-                if zero_weights:
-                    _check_batch_weights(sample_weight, sample_idx, batch_size)
-                accumulated = trainer.run_epoch(sample_idx if self.shuffle else None, optimizer)
-                if not np.isfinite(accumulated):
-                    if not self.early_stopping:
-                        raise ValueError(_NON_FINITE_MESSAGE)
-                    self._diverged(accumulated, n_samples)
-                    diverged = True
-                    break
-                self._record_epoch(accumulated, n_samples)
+        # one step per epoch; partial_fit (one epoch per call) shows none
+        bar = ProgressBar(self.max_iter, type(self).__name__, "epoch",
+                          enabled=self.progress and not incremental)
+        with bar:
+            try:
+                self.n_iter_ = 0
+                for _ in range(self.max_iter):
+                    if self.shuffle:
+                        # sklearn.utils.shuffle's draw, without its per-call validation:
+                        # the same swaps, made in place instead of on a permutation
+                        # that then gathers sample_idx
+                        self._random_state.shuffle(sample_idx)
+                    if zero_weights:
+                        _check_batch_weights(sample_weight, sample_idx, batch_size)
+                    accumulated = trainer.run_epoch(sample_idx if self.shuffle else None,
+                                                    optimizer)
+                    with bar.paused(self.verbose):  # the verbose lines, on a clear line
+                        if not np.isfinite(accumulated):
+                            if not self.early_stopping:
+                                raise ValueError(_NON_FINITE_MESSAGE)
+                            self._diverged(accumulated, n_samples, bar)
+                            diverged = True
+                            break
+                        self._record_epoch(accumulated, n_samples)
 
-                if validation is not None:
-                    trainer.pull_params()
-                    if self._update_validation(network, validation):
-                        best_params = network.params.copy()
-                if not self.early_stopping:
-                    self._update_training_loss()
-                optimizer.iteration_ends(self.t_)
+                        if validation is not None:
+                            trainer.pull_params()
+                            if self._update_validation(network, validation):
+                                best_params = network.params.copy()
+                        if not self.early_stopping:
+                            self._update_training_loss()
+                        optimizer.iteration_ends(self.t_)
+                        if bar.enabled:
+                            bar.update(loss=self.loss_, val=(
+                                self.validation_scores_[-1] if validation is not None
+                                else None))
 
-                if self._no_improvement_count > self.n_iter_no_change:
-                    if self.early_stopping:
-                        msg = ("Validation score did not improve more than "
-                               f"tol={self.tol:f} for {self.n_iter_no_change} consecutive epochs.")
-                    else:
-                        msg = (f"Training loss did not improve more than tol={self.tol:f}"
-                               f" for {self.n_iter_no_change} consecutive epochs.")
-                    if optimizer.trigger_stopping(msg, self.verbose):
+                        if self._no_improvement_count > self.n_iter_no_change:
+                            if self.early_stopping:
+                                msg = ("Validation score did not improve more than "
+                                       f"tol={self.tol:f} for {self.n_iter_no_change} "
+                                       "consecutive epochs.")
+                            else:
+                                msg = ("Training loss did not improve more than "
+                                       f"tol={self.tol:f} for {self.n_iter_no_change} "
+                                       "consecutive epochs.")
+                            if optimizer.trigger_stopping(msg, self.verbose):
+                                break
+                            self._no_improvement_count = 0
+
+                    if incremental:
                         break
-                    self._no_improvement_count = 0
-
-                if incremental:
-                    break
-                if self.n_iter_ == self.max_iter:
-                    warn_caller(
-                        f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) "
-                        "reached and the optimization hasn't converged yet.",
-                        ConvergenceWarning,
-                    )
-        except KeyboardInterrupt:
-            warn_caller("Training interrupted by user.")
+                    if self.n_iter_ == self.max_iter:
+                        bar.close()  # before the warning, which goes to stderr too
+                        warn_caller(
+                            f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) "
+                            "reached and the optimization hasn't converged yet.",
+                            ConvergenceWarning,
+                        )
+            except KeyboardInterrupt:
+                bar.close(complete=False)
+                warn_caller("Training interrupted by user.")
         trainer.pull_params()
         if diverged:  # the moments are not finite: a later warm start starts them afresh
             optimizer.state[...] = 0
@@ -605,16 +624,19 @@ class BaseMLP(BaseEstimator, ABC):
         if self.verbose:
             print(f"Iteration {self.n_iter_}, loss = {self.loss_:.8f}")
 
-    def _diverged(self, accumulated, n_samples):
+    def _diverged(self, accumulated, n_samples, bar):
         """With early stopping, a non-finite epoch loss ends training as in
         scikit-learn: the epoch is recorded (loss NaN or inf, validation score
         NaN) and the best weights seen are kept; fastmlp stops at once instead of
-        running the remaining epochs on non-finite weights, and warns."""
+        running the remaining epochs on non-finite weights, and warns (after
+        closing the progress ``bar``)."""
         self._record_epoch(accumulated, n_samples)
         self.validation_scores_.append(float("nan"))
         self.validation_loss_curve_.append(float("nan"))
         if self.verbose:
             print("Validation score: nan")
+        bar.update(loss=self.loss_, val=float("nan"))
+        bar.close(complete=False)
         warn_caller(
             f"Training diverged at epoch {self.n_iter_} (the loss is not finite); "
             "stopping and keeping the weights of the best validation score "
@@ -833,7 +855,8 @@ _PARAMETERS_DOC = f"""
         ``n_iter_no_change``); lbfgs's gradient tolerance.
 
     verbose : bool, default=False
-        Print ``Iteration N, loss = ...`` after each epoch or lbfgs iteration.
+        Print ``Iteration N, loss = ...`` after each epoch or lbfgs iteration
+        to stdout, as scikit-learn does (see ``progress`` for a live bar).
 
     warm_start : bool, default=False
         Start ``fit`` from the previous solution, continuing the optimizer state
@@ -909,7 +932,19 @@ _PARAMETERS_DOC = f"""
         ``min(1, max_grad_norm / (||g|| + 1e-6))``. The gradient is that of the
         reported batch loss (the L2 term included, except for adamw). sgd, adam
         and adamw; lbfgs raises ValueError. At ``batch_size=1`` a clipped fit
-        updates after each row's whole gradient instead of weight by weight."""
+        updates after each row's whole gradient instead of weight by weight.
+
+    progress : bool, default=False
+        Show live progress on stderr while ``fit`` runs: one step per epoch
+        (sgd, adam, adamw; the bar ends early when training stops early) or
+        per lbfgs iteration, out of ``max_iter``, with the training loss, the
+        latest validation score when one is recorded, and the elapsed and
+        remaining time. With tqdm installed this is a ``tqdm.auto`` bar (a
+        widget in a notebook with ipywidgets); without it, one line rewritten
+        in place on a terminal, or a line every 10 seconds and a last one in a
+        log file. ``partial_fit`` shows nothing. Unlike ``verbose``, which
+        prints scikit-learn's lines to stdout (and is unchanged by this
+        parameter), nothing goes to stdout. Never changes the fitted model."""
 
 _ATTRIBUTES_DOC = """
     loss_ : float
@@ -918,14 +953,14 @@ _ATTRIBUTES_DOC = """
     best_loss_ : float or None
         Minimum training loss reached (sgd, adam, adamw); None with early_stopping.
 
-    loss_curve_ : list of shape (n_iter_,)
+    loss_curve_ : list of shape (`n_iter_`,)
         Training loss after each epoch (sgd, adam, adamw).
 
-    validation_scores_ : list of shape (n_iter_,) or None
+    validation_scores_ : list of shape (`n_iter_`,) or None
         Validation score after each epoch with early_stopping or a validation
         set given to ``fit`` (``X_val``), else None.
 
-    validation_loss_curve_ : list of shape (n_iter_,) or None
+    validation_loss_curve_ : list of shape (`n_iter_`,) or None
         Loss on the validation data after each epoch, without the L2 term
         (comparable to ``loss_curve_`` when ``alpha`` is small), where
         ``validation_scores_`` is recorded; else None.
@@ -946,7 +981,7 @@ _ATTRIBUTES_DOC = """
     n_features_in_ : int
         Number of features seen during fit.
 
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of features seen during fit, when X has string column names.
 
     n_iter_ : int
