@@ -20,6 +20,7 @@ divided by fastmlp's on the same workload: > 1 means fastmlp is better.
 """
 import argparse
 import dataclasses
+import datetime
 import json
 import os
 import platform
@@ -910,7 +911,19 @@ def machine_info(cfg):
     info = {"cpu": cpu, "logical_cores": os.cpu_count(),
             "usable_cores": (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
                              else None),
-            "python": platform.python_version(), "platform": platform.platform()}
+            "python": platform.python_version(), "platform": platform.platform(),
+            "date_utc": datetime.datetime.now(datetime.timezone.utc).strftime(
+                "%Y-%m-%d %H:%M UTC")}
+    try:  # the machine is often shared: how busy it was when the run started
+        info["load_average"] = [round(v, 2) for v in os.getloadavg()]
+    except (AttributeError, OSError):
+        pass
+    try:
+        with open("/proc/meminfo") as f:
+            kb = next(int(ln.split()[1]) for ln in f if ln.startswith("MemTotal"))
+        info["memory_gb"] = round(kb / 2**20, 1)
+    except (OSError, StopIteration, ValueError):
+        pass
     try:
         from threadpoolctl import threadpool_info
         info["blas"] = "; ".join(
@@ -924,9 +937,10 @@ def machine_info(cfg):
         except Exception:
             info["blas"] = "unknown"
     import numba
+    import scipy
     import sklearn
-    info["versions"] = {"numpy": np.__version__, "numba": numba.__version__,
-                        "scikit-learn": sklearn.__version__}
+    info["versions"] = {"numpy": np.__version__, "scipy": scipy.__version__,
+                        "numba": numba.__version__, "scikit-learn": sklearn.__version__}
     try:
         wl.ensure_fastmlp_importable()
         import fastmlp
