@@ -15,9 +15,7 @@ example draws one such file, ``data/compare.json``, written by a full run of
 
 on a 2-core machine (the machine is printed below and named in the figure
 titles). **The numbers are those of that one machine and run**; rerun the
-command to measure yours. Workloads that failed in that run (W5 start-up,
-W6 memory and W9 model files) are missing from the file's results and from
-the figures.
+command to measure yours.
 """
 
 # %%
@@ -55,7 +53,8 @@ print(f"workloads that failed in this run (left out): {failed}")
 # We keep the rows that compare times with scikit-learn, PyTorch or
 # onnxruntime (not the memory workload W6, nor rows that compare fastmlp with
 # itself, such as W8's threads or W11's cost of dropout), and split them
-# into training and prediction workloads.
+# into training (with W5, a fresh process's start-up and first fit) and
+# prediction workloads.
 
 LIBRARIES = {"sklearn": ("scikit-learn", "C1"), "torch": ("PyTorch", "C3"),
              "onnxruntime": ("onnxruntime", "C2")}
@@ -68,7 +67,7 @@ def library_of(row):
 
 rows = [row for row in results["rows"]
         if library_of(row) and row["ratio"] and row["memory_mb"] is None and not row["error"]]
-prediction = ("W4", "W12")
+prediction = ("W4", "W9", "W12")
 groups = {
     "Training": [row for row in rows if not row["workload"].startswith(prediction)],
     "Prediction": [row for row in rows if row["workload"].startswith(prediction)],
@@ -119,25 +118,29 @@ plt.show()
 # of PyTorch, since it runs a whole epoch in one compiled call instead of a
 # Python step per row. Mini-batch training (W2, W3, W7, W11) is dominated
 # by matrix products, which every library hands to a BLAS; there fastmlp was
-# 1.3x to 5.2x faster, and against PyTorch on W10's batches of 200 rows
-# between 0.97x (GELU, the one bar left of the black line) and 6.7x
-# (softplus).
+# 1.8x to 4.5x faster than scikit-learn and 1.9x to 3.0x faster than
+# PyTorch, and on W10's batches of 200 rows 1.25x (softplus) to 2.2x
+# (leaky ReLU) faster than PyTorch. The one bar left of the black line is
+# W5: a fresh process that imports the library and fits the digits once
+# takes fastmlp about 1.3 times scikit-learn's time, the cost of loading
+# its compiled kernels from Numba's cache.
 
 # %%
 fig = plot_ratios(groups["Prediction"], "Prediction speed")
 plt.show()
 
 # %%
-# Predicting one row (W4, and the ``1 row`` rows of W12) costs fastmlp a few
-# microseconds: 6x to 21x faster than scikit-learn, 2.6x to 6.6x faster
-# than PyTorch and 1.4x to 3.1x faster than onnxruntime. With more rows the
-# time goes into the matrix products. For the large 784-256-128-10 network,
-# onnxruntime was faster than fastmlp at 8 float32 rows and at 32 rows
-# (0.63x to 0.79x, bars left of the black line), and PyTorch at 32 float64
-# rows (0.67x): fastmlp keeps products of this size on one thread, while
-# the others used both cores. The small tabular network (20-64-32-3) stays
-# faster than all three at every size.
+# Predicting one row (W4, W9 and the ``1 row`` rows of W12) costs fastmlp a
+# few microseconds: 4.6x to 22x faster than scikit-learn, 2.3x to 6.6x
+# faster than PyTorch and 1.25x to 2.9x faster than onnxruntime. With more
+# rows the time goes into the matrix products. For the large
+# 784-256-128-10 network, onnxruntime was faster than fastmlp at 8 float32
+# rows and at 32 rows (0.68x to 0.76x, bars left of the black line), and
+# at 32 float64 rows PyTorch and scikit-learn were too (0.6x and 0.72x):
+# fastmlp keeps products of this size on one thread, while the others used
+# both cores. The small tabular network (20-64-32-3) stays faster than all
+# three at every size.
 #
-# The machine was shared with other work while the benchmark ran, so single
-# ratios can be off by tens of percent; the README's "Benchmarks" section
-# describes each workload and its targets.
+# The machine was shared with other work while the benchmark ran (the load
+# average printed above), so single ratios can be off by tens of percent;
+# the user guide's Benchmarks page describes each workload and its targets.
