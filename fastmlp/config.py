@@ -99,6 +99,49 @@ def check_cuda_tile(tile):
     return tile
 
 
+CUDA_COPY_THREADS = 4
+"""Host threads that copy a chunk of X into the pinned upload buffer during a
+many-chunk GPU prediction (chunks of at least 2**20 elements; NumPy copies
+without the GIL). One thread's memcpy (~5-10 GB/s) would bound a 1M-row
+prediction of 784 features below 4M rows/s; the upload itself (pinned, ~25
+GB/s) and the kernels are faster."""
+
+CUDA_GEMM = os.environ.get("FASTMLP_CUDA_GEMM", "auto")
+"""Which kernel computes the CUDA path's matrix products: ``"auto"`` (by shape,
+``kernels.cuda_layers.gemm_choice``), ``"tiled"`` (the one-output-per-thread
+shared-memory kernel everywhere) or a key of ``cuda_layers.GEMM_TILES`` (that
+register-blocked tiling everywhere; tests force each one). Read at launch."""
+
+CUDA_GEMM_TILES = {"float32": ("r128x128", "r128x64", "r64x64"),
+                   "float64": ("r64x64", "r64x32")}
+"""The register-blocked tilings ``"auto"`` tries per dtype, largest first. The
+largest tiles reuse each shared-memory load most (8 x 8 outputs per thread:
+16 shared loads per 64 FMAs) but need enough outputs to give every
+multiprocessor a block; float64 stops at 4 x 4 per thread (an 8 x 8 float64
+micro-tile needs 128 registers for the accumulators alone). Static resources
+per tile on sm_90: ``benchmarks/gpu_kernels_report.py``."""
+
+CUDA_GEMM_MIN_BLOCKS = 120
+"""Fewest blocks a register-blocked product may launch under ``"auto"``: about
+one per multiprocessor of an H100 (132). Fewer, and the product falls to the next
+smaller tiling, then to the tiled kernel, which keeps the small-batch path as
+it was (W3 at batch 256: 256 x 256 outputs, 16 blocks of 64 x 64)."""
+
+CUDA_GEMM_SPLIT_K = os.environ.get("FASTMLP_CUDA_GEMM_SPLIT_K", "auto")
+"""Split-K of the register-blocked weight-gradient products: ``"auto"``
+(``kernels.cuda_layers.split_count``: when the output blocks fill less than one
+wave of the GPU) or a number of pieces of k (1: never split). The pieces' partial
+products are summed in a fixed order by a second launch, so results do not
+depend on scheduling. Read at launch."""
+
+CUDA_GEMM_SPLIT_MIN_K = 512
+"""Least depth of k per split-K piece (64 slabs of 8)."""
+
+CUDA_GEMM_BLOCKS_PER_SM = {"r128x128": 2, "r128x64": 2, "r64x64": 4, "r64x32": 4}
+"""Resident blocks per multiprocessor of each float32 tiling on sm_90 (registers
+and shared memory from ``benchmarks/gpu_kernels_report.py``), for split-K's
+wave count; float64's are lower (it splits a little less than it could)."""
+
 CUDA_TILE = check_cuda_tile(os.environ.get("FASTMLP_CUDA_TILE", 16))
 """Threads per side of a CUDA block: matrix products run ``CUDA_TILE`` x
 ``CUDA_TILE`` blocks, the 1-D kernels ``CUDA_TILE ** 2`` threads. Read from the

@@ -33,16 +33,59 @@ def cuda_available():
         return False
 
 
+# numba-cuda releases up to this one call ``np.row_stack``, which NumPy 2.5 removed:
+# their first kernel compile fails (an AttributeError deep inside numba-cuda).
+LAST_NUMBA_CUDA_WITH_ROW_STACK = (0, 30, 4)
+
+
+def cuda_incompatibility():
+    """Why the installed numba-cuda cannot compile kernels with the installed NumPy,
+    naming both versions, or None. (The CUDA simulator compiles nothing: None.)"""
+    import numpy as np
+
+    if hasattr(np, "row_stack"):
+        return None
+    from importlib import metadata
+
+    try:
+        version = metadata.version("numba-cuda")
+    except metadata.PackageNotFoundError:  # Numba's built-in CUDA target
+        return None
+    import numba
+
+    if numba.config.ENABLE_CUDASIM:
+        return None
+    release = []
+    for part in version.split(".")[:3]:
+        digits = "".join(ch for ch in part if ch.isdigit())
+        if not digits:
+            break
+        release.append(int(digits))
+    if tuple(release) > LAST_NUMBA_CUDA_WITH_ROW_STACK:
+        return None
+    return (f"device='cuda' cannot work with numba-cuda {version} and NumPy {np.__version__}: "
+            "numba-cuda up to 0.30.4 calls np.row_stack, which NumPy 2.5 removed, so its "
+            "first kernel compile fails. Install NumPy < 2.5 (pip install \"numpy<2.5\") or a "
+            "numba-cuda release newer than 0.30.4, or use device='cpu'.")
+
+
 def resolve_device(device):
     """Map the ``device`` parameter to a backend name.
 
-    'cpu' -> 'cpu'; 'cuda' -> 'cuda', or RuntimeError when no usable GPU exists;
-    'auto' -> 'cuda' when one is available, else 'cpu'.
+    'cpu' -> 'cpu'; 'cuda' -> 'cuda', or RuntimeError when no usable GPU exists
+    or the installed numba-cuda cannot compile with the installed NumPy
+    (``cuda_incompatibility``); 'auto' -> 'cuda' when one is available and
+    usable, else 'cpu'.
     """
     if device == "cpu":
         return "cpu"
     if cuda_available():
-        return "cuda"
+        problem = cuda_incompatibility()
+        if problem is None:
+            return "cuda"
+        if device == "auto":
+            return "cpu"
+        raise RuntimeError(problem)
     if device == "auto":
         return "cpu"
     raise RuntimeError(

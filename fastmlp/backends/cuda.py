@@ -19,12 +19,17 @@ The interface is the CPU backend's (``backends/cpu.py``): ``Trainer`` and
 - For L-BFGS, ``loss_grad`` uploads scipy's float64 point (cast to the training
   dtype), runs the full-data pass in chunks of ``config.CUDA_CHUNK_ROWS`` rows,
   and returns the loss and the gradient to scipy on the host.
-- ``predict`` uploads the parameters and X in chunks of ``config.CUDA_CHUNK_ROWS`` rows.
+- ``predict`` uploads the parameters, then X in chunks of ``config.CUDA_CHUNK_ROWS``
+  rows through pinned host buffers on two streams, so that the host's copy of one
+  chunk overlaps the upload, forward pass and download of the other.
 
 Sparse input is densified on the host before upload (``X.toarray()``): the CUDA
 path has no CSR kernel, so training on a sparse X needs n_samples x n_features
 of host and device memory (prediction densifies one chunk at a time).
 """
+
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 
 import numpy as np
 import scipy.sparse as sp
@@ -40,6 +45,9 @@ from ..spec import NO_UPDATE, SOFTMAX
 from .arrays import canonical_csr, check_data, dense_rows
 
 compile_notice.install()
+
+THREADED_COPY_MIN = 1 << 20
+"""Fewest elements per chunk for which ``predict`` copies X on several threads."""
 
 
 def dense_input(X, dtype):
@@ -196,26 +204,102 @@ class Trainer:
             self.state.copy_to_host(self.optimizer.state)
 
 
+class _PredictSlot:
+    """One of prediction's two in-flight chunks: a stream, pinned host buffers for
+    its input rows and its outputs, and the device scratch it computes in."""
+
+    def __init__(self, net, dtype, capacity, overlapped):
+        n_in, n_out = int(net.units[0]), int(net.units[-1])
+        # one chunk (a small X): plain buffers on the default stream, no pinned
+        # allocation or stream creation in the way of prediction latency
+        self.stream = cuda.stream() if overlapped else None
+        host = cuda.pinned_array if overlapped else np.empty
+        self.x_host = host((capacity, n_in), dtype=dtype)
+        self.out_host = host((capacity, n_out), dtype=dtype)
+        self.scratch = kern.device_scratch(net.units, dtype, capacity, True)
+        self.pending = None  # (start, rows) of the chunk whose outputs are in flight
+
+    def collect(self, out):
+        """Wait for the chunk in flight and copy its outputs into ``out``."""
+        if self.pending is not None:
+            start, rows = self.pending
+            if self.stream is not None:
+                self.stream.synchronize()
+            out[start : start + rows] = self.out_host[:rows]
+            self.pending = None
+
+
 def predict(network, X):
     """Output-layer activations, shape (n_samples, n_outputs), as a host array in the
     network's dtype. X goes to the device ``config.CUDA_CHUNK_ROWS`` rows at a time
-    (a sparse X is densified one chunk at a time)."""
+    (a sparse X is densified one chunk at a time).
+
+    Chunks alternate between two streams, each with pinned host buffers: while
+    chunk c is uploaded, computed and its outputs copied back (all asynchronous
+    on its stream), the host fills the other pinned buffer with chunk c + 1, so a
+    large prediction is bound by the slower of the host copy and the device
+    work, not by their sum; the host's copy runs on ``config.CUDA_COPY_THREADS``
+    threads for large chunks. Two chunk-sized scratch buffers on the device. A
+    single chunk (a small X) goes as before: plain host buffers, the default
+    stream, no pinned allocation."""
     check_data(network, X)
     if sp.issparse(X):
         X = canonical_csr(X, network.dtype)
+    dtype = network.dtype
     net = device_net(network)
     n_rows, n_in, n_out = X.shape[0], int(net.units[0]), int(net.units[-1])
-    out = np.empty((n_rows, n_out), dtype=network.dtype)
-    scratch = kern.device_scratch(net.units, network.dtype,
-                                  max(1, min(config.CUDA_CHUNK_ROWS, n_rows)), True)
-    off = kern.output_offset(net, scratch)
-    for start in range(0, n_rows, scratch.capacity):
-        rows = min(scratch.capacity, n_rows - start)
-        block = dense_input(X[start : start + rows], network.dtype)
-        scratch.xbuf[: rows * n_in].copy_to_device(block.reshape(-1))
-        kern.forward(net, Operand(scratch.xbuf, 0, n_in, False), rows, scratch)
-        if net.out_code == SOFTMAX:
-            kern.softmax_rows(scratch.acts, off, rows, n_out)
-        out[start : start + rows] = scratch.acts[off : off + rows * n_out].copy_to_host(
-        ).reshape(rows, n_out)
+    out = np.empty((n_rows, n_out), dtype=dtype)
+    capacity = max(1, min(config.CUDA_CHUNK_ROWS, n_rows))
+    starts = range(0, n_rows, capacity)
+    overlapped = len(starts) > 1
+    slots = [_PredictSlot(net, dtype, capacity, overlapped) for _ in range(1 + overlapped)]
+    threads = (config.CUDA_COPY_THREADS if overlapped and capacity * n_in >= THREADED_COPY_MIN
+               else 1)
+    with ThreadPoolExecutor(threads) if threads > 1 else nullcontext() as pool:
+        _predict_chunks(X, net, slots, starts, capacity, overlapped, out, pool, threads)
     return out
+
+
+def _copy_rows(dst, src, pool, bands):
+    """``dst[...] = src`` (cast as ``dense_rows`` would), in ``bands`` row bands on
+    the threads of ``pool`` when given: NumPy copies without the GIL, and one
+    thread's copy bandwidth is what bounds a large prediction."""
+    if pool is None or bands < 2:
+        np.copyto(dst, src, casting="unsafe")
+        return
+    n = dst.shape[0]
+    edges = [n * i // bands for i in range(bands + 1)]
+    done = [pool.submit(np.copyto, dst[a:b], src[a:b], casting="unsafe")
+            for a, b in zip(edges[:-1], edges[1:], strict=True) if b > a]
+    for future in done:
+        future.result()
+
+
+def _predict_chunks(X, net, slots, starts, capacity, overlapped, out, pool, threads):
+    """The chunk loop of ``predict`` (see there)."""
+    dtype = out.dtype
+    n_rows, n_in, n_out = X.shape[0], int(net.units[0]), int(net.units[-1])
+    for c, start in enumerate(starts):
+        slot = slots[c % len(slots)]
+        slot.collect(out)  # its previous chunk (two chunks ago) is done
+        rows = min(capacity, n_rows - start)
+        block = X[start : start + rows]
+        if overlapped:  # into the pinned buffer (the upload is asynchronous from it)
+            if sp.issparse(block):
+                block = block.toarray()
+            _copy_rows(slot.x_host[:rows], np.asarray(block), pool, threads)
+            block = slot.x_host[:rows]
+        else:
+            block = dense_input(block, dtype)
+        scratch = slot.scratch
+        stream = slot.stream if overlapped else 0
+        off = kern.output_offset(net, scratch)
+        scratch.xbuf[: rows * n_in].copy_to_device(block.reshape(-1), stream=stream)
+        kern.forward(net, Operand(scratch.xbuf, 0, n_in, False), rows, scratch, stream=stream)
+        if net.out_code == SOFTMAX:
+            kern.softmax_rows(scratch.acts, off, rows, n_out, stream=stream)
+        scratch.acts[off : off + rows * n_out].copy_to_host(
+            slot.out_host[:rows].reshape(-1), stream=stream)
+        slot.pending = (start, rows)
+    for slot in slots:
+        slot.collect(out)

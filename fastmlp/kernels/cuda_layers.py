@@ -27,22 +27,33 @@ device functions (``_device``); ``finish_and_step`` is the CPU's
 
 Each kernel has a host-side launcher (same name without ``_kernel``) that computes
 the launch configuration from the shapes and ``config.CUDA_TILE``: ``TILE`` x
-``TILE`` threads per block for the matrix products and ``TILE ** 2`` threads for
-the 1-D kernels. Kernels read the tile from ``blockDim`` and shared memory is
+``TILE`` threads per block for the tiled matrix product and ``TILE ** 2`` threads
+for the 1-D kernels. Kernels read the tile from ``blockDim`` and shared memory is
 sized for the largest tile, so changing it needs no recompilation. Tests shrink
 it so that tiny shapes still span several thread blocks.
+
+Matrix products (``gemm``) run on one of two families, chosen per launch by
+shape (``gemm_choice``, ``config.CUDA_GEMM``): products too small to give every
+multiprocessor a block keep ``gemm_kernel`` (one output per thread, cheap to
+launch: the small-batch path); larger ones run a register-blocked kernel
+(``GEMM_TILES`` / ``GEMM_KERNELS``, one compiled kernel per tiling, the tiling
+a compile-time constant) in which each thread computes a micro-tile of up to 8
+x 8 outputs from double-buffered shared-memory slabs. Both take the same
+``Operand``s (any storage order of either operand) and ``Epilogue``s (bias +
+activation, bias gradient, ``* f'``), so every launcher uses either.
 
 Nothing is compiled at import; kernels compile on first launch and are cached on
 disk (``cache=True``).
 """
 
 import math
+import threading
 from collections import namedtuple
 from types import FunctionType
 
 import numba
 import numpy as np
-from numba import cuda, float64
+from numba import cuda, float64, int32, uint64
 from numba.core.dispatcher import Dispatcher
 
 from .. import config
@@ -211,6 +222,16 @@ def store_product(c, i, j, n, m, value, bias, epi):
             C[idx] = value
 
 
+@cuda.jit(device=True)
+def store_or_park(c, i, j, n, m, value, bias, epi, part, plane):
+    """``store_product``, or for a split-K piece (``plane`` >= 0) the partial
+    value into ``part`` at ``plane + i * m + j`` (``split_sum_kernel`` finishes)."""
+    if plane >= 0:
+        part[plane + i * m + j] = value
+    else:
+        store_product(c, i, j, n, m, value, bias, epi)
+
+
 # --------------------------------------------------------------------------
 # Kernels.
 
@@ -240,6 +261,239 @@ def gemm_kernel(a, b, c, n, m, k, epi):
     j = j0 + tx
     if (i < n or (ones_row and i == n)) and j < m:
         store_product(c, i, j, n, m, acc, b.M, epi)
+
+
+# --------------------------------------------------------------------------
+# Register-blocked products (the wide layers' path).
+
+GemmTile = namedtuple("GemmTile", "bm bn bk tm tn")
+"""A register-blocked product's tiling: each block of ``(bm / tm) * (bn / tn)``
+threads computes a ``bm`` x ``bn`` tile of C from ``bk``-deep slabs of op(A)
+and op(B) in shared memory; each thread a ``tm`` x ``tn`` micro-tile of it in
+registers."""
+
+GEMM_TILES = {
+    # the shapes for real GPUs (config.CUDA_GEMM_TILES picks among them)
+    "r128x128": GemmTile(128, 128, 8, 8, 8),  # 256 threads, 8 x 8 per thread
+    "r128x64": GemmTile(128, 64, 8, 8, 4),  # 256 threads, 8 x 4 per thread
+    "r64x64": GemmTile(64, 64, 8, 4, 4),  # 256 threads, 4 x 4 per thread
+    "r64x32": GemmTile(64, 32, 16, 4, 2),  # 256 threads, 4 x 2 (float64's small one)
+    # tiny shapes of the simulator tests (every code path, few Python threads)
+    "t8x8": GemmTile(8, 8, 4, 2, 2),  # 16 threads, loads divide evenly
+    "t6x4": GemmTile(6, 4, 2, 3, 1),  # 8 threads, A's loads do not divide evenly
+}
+
+
+def _register_blocked(tile):
+    """The register-blocked product kernel of ``tile`` (a ``GemmTile``): what
+    ``gemm_kernel`` computes, for blocks of ``(bm / tm) * (bn / tn)`` threads
+    (1-D) covering ``bm`` x ``bn`` tiles of C.
+
+    - Shared memory holds two ``bk``-deep slabs of op(A) (k-major, i.e.
+      transposed) and op(B) (double buffering): the next slab is read from
+      global memory into registers while the current one is multiplied, then
+      stored into the other buffer; one ``syncthreads`` per slab.
+    - Thread (ty, tx) owns rows ``ty + TY * i`` and columns ``tx + TX * j`` of
+      the tile (strided micro-tile): the inner loop's shared-memory reads are
+      consecutive across a warp (no bank conflicts, no vector loads needed)
+      and the epilogue's stores are coalesced.
+    - Global reads: consecutive threads read consecutive addresses for either
+      layout of each operand; a write that transposes into shared memory
+      strides by a row length padded to ``32 // bk`` mod 32, which spreads a
+      warp over all 32 banks.
+    - Per slab and thread: ``tm + tn`` shared loads for ``tm * tn`` FMAs; the
+      k loop is unrolled by hand (``step``) four steps at a time.
+    - Split-K (``gridDim.z`` > 1, weight gradients only, see ``split_count``):
+      block z multiplies its own range of slabs and parks its partial product
+      in ``part`` (plane z of ``(n + 1) x m``); ``split_sum_kernel`` adds the
+      planes in order and applies the epilogue. Otherwise ``part`` is unused.
+
+    Static resources per tiling (sm_90): ``benchmarks/gpu_kernels_report.py``.
+    """
+    BM, BN, BK, TM, TN = tile
+    if BM % TM or BN % TN or BK % 2:
+        raise ValueError(f"{tile}: tm must divide bm, tn bn, and bk be even")
+    TX, TY = BN // TN, BM // TM
+    NT = TX * TY
+    A_SIZE, B_SIZE = BM * BK, BK * BN
+    A_LOADS, B_LOADS = -(-A_SIZE // NT), -(-B_SIZE // NT)
+    PAD = max(1, 32 // BK)
+    SA, SB = BM + PAD, BN + PAD
+    SA_SIZE, SB_SIZE = 2 * BK * SA, 2 * BK * SB
+    TMN = TM * TN
+
+    @cuda.jit(device=True, inline=True)
+    def step(sA, sB, a_k, b_k, acc, ra, rb):
+        """One step of k: a column of op(A)'s slab times a row of op(B)'s,
+        added to the micro-tile (``a_k``, ``b_k``: where they start)."""
+        for i in range(TM):
+            ra[i] = sA[uint64(a_k + TY * i)]
+        for j in range(TN):
+            rb[j] = sB[uint64(b_k + TX * j)]
+        for i in range(TM):
+            for j in range(TN):
+                acc[i * TN + j] += ra[i] * rb[j]
+
+    def kernel(a, b, c, n, m, k, epi, part):
+        # flat (2, BK, SA) / (2, BK, SB) buffers: the inner loop's addresses are
+        # one base register per slab plus constant offsets
+        sA = cuda.shared.array(SA_SIZE, dtype=c.M.dtype)
+        sB = cuda.shared.array(SB_SIZE, dtype=c.M.dtype)
+        acc = cuda.local.array(TMN, dtype=c.M.dtype)
+        ra = cuda.local.array(TM, dtype=c.M.dtype)
+        rb = cuda.local.array(TN, dtype=c.M.dtype)
+        pa = cuda.local.array(A_LOADS, dtype=c.M.dtype)
+        pb = cuda.local.array(B_LOADS, dtype=c.M.dtype)
+        # Per load q of a slab, fixed for the whole product: where it reads in
+        # slab 0 (``*_at``, from the block's corner ``*_corner``; -1: the ones
+        # row), the first slab start p0 at which it reads nothing (``*_lim``:
+        # k - p, 0 outside the operand), and where it writes in a shared
+        # buffer (``*_to``); 32-bit, as they are kept in registers throughout.
+        a_at = cuda.local.array(A_LOADS, dtype=int32)
+        a_lim = cuda.local.array(A_LOADS, dtype=int32)
+        a_to = cuda.local.array(A_LOADS, dtype=int32)
+        b_at = cuda.local.array(B_LOADS, dtype=int32)
+        b_lim = cuda.local.array(B_LOADS, dtype=int32)
+        b_to = cuda.local.array(B_LOADS, dtype=int32)
+        tid = cuda.threadIdx.x
+        tx = tid % TX
+        ty = tid // TX
+        i0 = cuda.blockIdx.y * BM
+        j0 = cuda.blockIdx.x * BN
+        zero = cast_like(c.M, 0)
+        one = cast_like(c.M, 1)
+        # WEIGHT_GRAD: op(A) has a row n of ones (the bias gradient), as gemm_kernel
+        ones_row = epi.kind == WEIGHT_GRAD
+        for q in range(A_LOADS):
+            idx = tid + q * NT
+            if a.trans:  # consecutive threads: consecutive rows r of op(A)
+                r = idx % BM
+                p = idx // BM
+            else:  # consecutive threads: consecutive p
+                p = idx % BK
+                r = idx // BK
+            gr = i0 + r
+            a_to[q] = p * SA + r
+            a_at[q] = p * a.ld + r if a.trans else r * a.ld + p
+            a_lim[q] = k - p if idx < A_SIZE and gr < n else 0
+            if idx < A_SIZE and ones_row and gr == n:
+                a_at[q] = -1
+                a_lim[q] = k - p
+        for q in range(B_LOADS):
+            idx = tid + q * NT
+            if b.trans:  # consecutive p
+                p = idx % BK
+                col = idx // BK
+            else:  # consecutive columns
+                col = idx % BN
+                p = idx // BN
+            gc = j0 + col
+            b_to[q] = p * SB + col
+            b_at[q] = col * b.ld + p if b.trans else p * b.ld + col
+            b_lim[q] = k - p if idx < B_SIZE and gc < m else 0
+        a_corner = a.off + (i0 if a.trans else i0 * a.ld)
+        b_corner = b.off + (j0 * b.ld if b.trans else j0)
+        a_step = BK * a.ld if a.trans else BK
+        b_step = BK if b.trans else BK * b.ld
+        for i in range(TM):
+            for j in range(TN):
+                acc[i * TN + j] = zero
+        # split-K (gridDim.z > 1): block z multiplies slabs s0 ... s0 + n_slabs - 1
+        # of k only, and its partial product goes to ``part`` (``split_sum``).
+        # Every piece runs n_slabs slabs: those past k load zeros (their p0
+        # fails every ``*_lim``); clamping the count instead keeps the
+        # compiler from holding the accumulators in registers.
+        n_slabs = ((k + BK - 1) // BK + cuda.gridDim.z - 1) // cuda.gridDim.z
+        s0 = cuda.blockIdx.z * n_slabs
+        for s in range(n_slabs + 1):
+            if s < n_slabs:
+                # slab s: global -> registers (while the others multiply slab s - 1)
+                p0 = (s0 + s) * BK
+                a_shift = a_corner + (s0 + s) * a_step
+                b_shift = b_corner + (s0 + s) * b_step
+                for q in range(A_LOADS):
+                    v = zero
+                    if p0 < a_lim[q]:
+                        at = a_at[q]
+                        v = one if at < 0 else a.M[uint64(at + a_shift)]
+                    pa[q] = v
+                for q in range(B_LOADS):
+                    v = zero
+                    if p0 < b_lim[q]:
+                        v = b.M[uint64(b_at[q] + b_shift)]
+                    pb[q] = v
+            if s > 0:
+                # multiply slab s - 1, in buffer (s - 1) & 1 (indices as uint64:
+                # no negative-index wraparound code in the loop)
+                cur = (s - 1) & 1
+                a_base = cur * (BK * SA) + ty
+                b_base = cur * (BK * SB) + tx
+                # unrolled by hand, 4 (or 2) steps of k per trip: the compiler
+                # leaves a loop with a body this long rolled
+                if BK % 4 == 0:
+                    for kk in range(0, BK, 4):
+                        a_k = a_base + kk * SA
+                        b_k = b_base + kk * SB
+                        step(sA, sB, a_k, b_k, acc, ra, rb)
+                        step(sA, sB, a_k + SA, b_k + SB, acc, ra, rb)
+                        step(sA, sB, a_k + 2 * SA, b_k + 2 * SB, acc, ra, rb)
+                        step(sA, sB, a_k + 3 * SA, b_k + 3 * SB, acc, ra, rb)
+                else:
+                    for kk in range(0, BK, 2):
+                        a_k = a_base + kk * SA
+                        b_k = b_base + kk * SB
+                        step(sA, sB, a_k, b_k, acc, ra, rb)
+                        step(sA, sB, a_k + SA, b_k + SB, acc, ra, rb)
+            if s < n_slabs:
+                # registers -> buffer s & 1, the other one (read at s + 1; its
+                # last readers finished before the previous syncthreads)
+                base = (s & 1) * (BK * SA)
+                for q in range(A_LOADS):
+                    if A_SIZE % NT == 0 or tid + q * NT < A_SIZE:
+                        sA[uint64(base + a_to[q])] = pa[q]
+                base = (s & 1) * (BK * SB)
+                for q in range(B_LOADS):
+                    if B_SIZE % NT == 0 or tid + q * NT < B_SIZE:
+                        sB[uint64(base + b_to[q])] = pb[q]
+            cuda.syncthreads()
+        # split-K: the partial product goes to plane z of ``part`` (-1: not split)
+        plane = cuda.blockIdx.z * (n + 1) * m if cuda.gridDim.z > 1 else -1
+        for i in range(TM):
+            row = i0 + ty + TY * i
+            if row < n or (ones_row and row == n):
+                for j in range(TN):
+                    col = j0 + tx + TX * j
+                    if col < m:
+                        store_or_park(c, row, col, n, m, acc[i * TN + j], b.M, epi, part,
+                                      plane)
+
+    kernel.__name__ = kernel.__qualname__ = f"gemm_{name_of(tile)}_kernel"
+    return cuda.jit(cache=True)(kernel)
+
+
+def name_of(tile):
+    """The key of ``tile`` in ``GEMM_TILES``."""
+    return next(name for name, t in GEMM_TILES.items() if t == tile)
+
+
+GEMM_KERNELS = {name: _register_blocked(tile) for name, tile in GEMM_TILES.items()}
+# module names too, so that every ``*_kernel`` sweep (PTX compile test, reports) sees them
+globals().update({f"gemm_{name}_kernel": k for name, k in GEMM_KERNELS.items()})
+
+
+@cuda.jit(cache=True)
+def split_sum_kernel(part, splits, c, n, m, epi):
+    """The epilogue of a split-K product: ``sum_z part[z]`` (in z order, so the
+    result does not depend on scheduling) through ``store_product``, one thread
+    per output of the ``n + 1`` x ``m`` planes (row n: WEIGHT_GRAD's bias row)."""
+    idx = cuda.grid(1)
+    rows = n + 1 if epi.kind == WEIGHT_GRAD else n
+    if idx < rows * m:
+        value = part[idx]
+        for z in range(1, splits):
+            value += part[z * (n + 1) * m + idx]
+        row = idx // m
+        store_product(c, row, idx - row * m, n, m, value, part, epi)
 
 
 @cuda.jit(cache=True)
@@ -394,7 +648,7 @@ def book_loss_kernel(partial, n_partial, sums, loss, n_outputs, rows, first):
 # --------------------------------------------------------------------------
 # Launchers: launch configuration from the shapes and the current tile.
 
-def gemm(a, b, c, n, m, k, epi):
+def gemm(a, b, c, n, m, k, epi, stream=0):
     """Launch the tiled product ``P = op(A) @ op(B)`` (n x k by k x m) with an epilogue.
 
     Parameters
@@ -410,11 +664,126 @@ def gemm(a, b, c, n, m, k, epi):
         ``C = P`` and ``C[extra_off:extra_off+m] = sum_p op(B)[p, :]`` (bias
         gradient), both added to C when ``accumulate``. BACKPROP: ``C = P *
         f'(aux)`` with ``aux`` read at C's indices (the layer's activations).
+    stream : numba.cuda stream or 0
+        Where to launch (0: the default stream).
+
+    The kernel is ``gemm_choice``'s: a register-blocked one for products big
+    enough to fill the GPU, else ``gemm_kernel``. A register-blocked weight
+    gradient may be split along k (``split_count``): then a second launch,
+    ``split_sum_kernel``, sums the pieces and applies the epilogue.
     """
-    t = config.CUDA_TILE
     rows = n + 1 if epi.kind == WEIGHT_GRAD else n
-    grid = ((m + t - 1) // t, (rows + t - 1) // t)
-    gemm_kernel[grid, (t, t)](a, b, c, n, m, k, epi)
+    name = gemm_choice(rows, m, c.M.dtype)
+    if name == "tiled":
+        t = config.CUDA_TILE
+        grid = ((m + t - 1) // t, (rows + t - 1) // t)
+        gemm_kernel[grid, (t, t), stream](a, b, c, n, m, k, epi)
+        return
+    tile = GEMM_TILES[name]
+    blocks = ((m + tile.bn - 1) // tile.bn, (rows + tile.bm - 1) // tile.bm)
+    splits = split_count(name, blocks[0] * blocks[1], k) if epi.kind == WEIGHT_GRAD else 1
+    part = _split_workspace(c.M.dtype, splits * (n + 1) * m if splits > 1 else 1)
+    GEMM_KERNELS[name][(*blocks, splits), (tile.bm // tile.tm) * (tile.bn // tile.tn), stream](
+        a, b, c, n, m, k, epi, part)
+    if splits > 1:
+        split_sum_kernel[linear_blocks(rows * m), threads_per_block(), stream](
+            part, splits, c, n, m, epi)
+
+
+_WORKSPACES = threading.local()
+
+
+def _split_workspace(dtype, size):
+    """A device buffer of at least ``size`` elements of ``dtype`` for split-K
+    partial products, kept between launches (grown when too small). One per
+    host thread: a thread's launches run in order on its stream, while two
+    fits in two threads could interleave a product and its sum."""
+    key = np.dtype(dtype).str
+    buffers = _WORKSPACES.__dict__
+    buf = buffers.get(key)
+    if buf is None or buf.shape[0] < size:
+        buf = buffers[key] = cuda.device_array(max(size, 1), dtype=dtype)
+    return buf
+
+
+def split_count(name, blocks, k):
+    """Into how many pieces of k a weight-gradient product on tiling ``name`` with
+    ``blocks`` output blocks is split (split-K; 1: not split).
+
+    ``config.CUDA_GEMM_SPLIT_K`` an int forces it (at most one piece per slab);
+    ``"auto"``: when the blocks fill less than one wave of the GPU (multi-
+    processors x ``config.CUDA_GEMM_BLOCKS_PER_SM[name]`` resident blocks), the
+    count of at most 8, each piece at least ``config.CUDA_GEMM_SPLIT_MIN_K`` deep,
+    whose blocks fill their waves best (the smallest such count on ties). A
+    weight gradient at a large batch is short and wide (785 x 1024 outputs, k =
+    4096): unsplit it leaves about half of an H100's block slots idle.
+    """
+    tile = GEMM_TILES[name]
+    n_slabs = (k + tile.bk - 1) // tile.bk
+    choice = config.CUDA_GEMM_SPLIT_K
+    if choice != "auto":
+        return max(1, min(int(choice), n_slabs))
+    slots = _multiprocessors() * config.CUDA_GEMM_BLOCKS_PER_SM.get(name, 1)
+    if blocks >= slots:
+        return 1
+    best, best_fill = 1, blocks / slots
+    for splits in range(2, 9):
+        if k < splits * config.CUDA_GEMM_SPLIT_MIN_K:
+            break
+        total = blocks * splits
+        fill = total / (-(-total // slots) * slots)
+        if fill > best_fill + 0.05:
+            best, best_fill = splits, fill
+    return best
+
+
+_SMS = []
+
+
+def _multiprocessors():
+    """The current GPU's multiprocessor count (132 where it cannot be read: the
+    simulator)."""
+    if not _SMS:
+        try:
+            _SMS.append(int(cuda.get_current_device().MULTIPROCESSOR_COUNT))
+        except Exception:
+            _SMS.append(132)
+    return _SMS[0]
+
+
+def gemm_choice(rows, m, dtype):
+    """Which kernel computes a product with ``rows`` x ``m`` outputs: a key of
+    ``GEMM_TILES``, or ``"tiled"`` for ``gemm_kernel``.
+
+    ``config.CUDA_GEMM`` names one, or is ``"auto"``: the first tile of
+    ``config.CUDA_GEMM_TILES[dtype]`` (largest first) whose grid has at least
+    ``config.CUDA_GEMM_MIN_BLOCKS`` blocks, so that the GPU's multiprocessors
+    all get work; products too small for any (small batches, narrow layers)
+    keep the cheap one-output-per-thread ``gemm_kernel``. Read at launch time;
+    one launch per product whichever is chosen.
+    """
+    choice = config.CUDA_GEMM
+    if choice != "auto":
+        return choice
+    # memoised: a launch at a small batch costs tens of microseconds of Python,
+    # the choice must not add to it (one dict look-up)
+    key = (rows, m, dtype, config.CUDA_GEMM_MIN_BLOCKS, id(config.CUDA_GEMM_TILES))
+    name = _CHOICES.get(key)
+    if name is None:
+        name = "tiled"
+        for candidate in config.CUDA_GEMM_TILES.get(np.dtype(dtype).name, ()):
+            tile = GEMM_TILES[candidate]
+            blocks = ((rows + tile.bm - 1) // tile.bm) * ((m + tile.bn - 1) // tile.bn)
+            if blocks >= config.CUDA_GEMM_MIN_BLOCKS:
+                name = candidate
+                break
+        if len(_CHOICES) > 4096:
+            _CHOICES.clear()
+        _CHOICES[key] = name
+    return name
+
+
+_CHOICES = {}
 
 
 def layer_source(net, i, x, scratch):
@@ -425,10 +794,11 @@ def layer_source(net, i, x, scratch):
     return Operand(scratch.acts, scratch.act_off[i - 1], net.units.item(i), False)
 
 
-def forward_layer(net, i, source, rows, scratch, keep_pre=False):
+def forward_layer(net, i, source, rows, scratch, keep_pre=False, stream=0):
     """Layer ``i``: ``f(A @ W_i + b_i)`` for ``rows`` rows of ``source`` (an
     Operand) into ``scratch.acts`` at ``act_off[i]``; with ``keep_pre``,
-    ``A @ W_i + b_i`` also into ``scratch.deltas`` at the same offset.
+    ``A @ W_i + b_i`` also into ``scratch.deltas`` at the same offset. Launched
+    on ``stream`` (0: the default stream).
 
     A SOFTMAX layer gets only ``A @ W + b`` here: normalise it afterwards with
     ``softmax_rows`` (or ``output_delta``, which fuses it).
@@ -438,7 +808,7 @@ def forward_layer(net, i, source, rows, scratch, keep_pre=False):
     gemm(source, Operand(net.params, net.coef_off.item(i), n_out, False),
          Operand(scratch.acts, scratch.act_off[i], n_out, False), rows, n_out, n_in,
          Epilogue(FORWARD, net.inter_off.item(i), scratch.deltas if keep_pre else scratch.acts,
-                  IDENTITY if code == SOFTMAX else code, False, keep_pre))
+                  IDENTITY if code == SOFTMAX else code, False, keep_pre), stream)
 
 
 def weight_grad(net, i, source, rows, scratch, grad, accumulate):
@@ -486,20 +856,22 @@ def block_row_keys(block, drop):
         keys)
 
 
-def forward(net, x, rows, scratch, training=False, drop=None):
+def forward(net, x, rows, scratch, training=False, drop=None, stream=0):
     """Every layer's outputs for ``rows`` input rows (the Operand ``x``) into
     ``scratch.acts``; a softmax output is left un-normalised (see
     ``forward_layer``). When ``training`` with an activation of
     ``activations.needs_pre``, hidden pre-activations go to ``scratch.deltas``
     for ``backward``. ``drop``: None, or ``(Dropout, keys)`` with the block's
     row keys on the device (``block_row_keys``): the hidden layers' outputs
-    are dropped, and the value f' reads is kept in ``scratch.deltas``."""
+    are dropped, and the value f' reads is kept in ``scratch.deltas``.
+    ``stream``: where the products are launched (prediction overlaps chunks on
+    two streams; dropout runs on the default stream only)."""
     n_layers = len(net.units) - 1
     keep_pre = training and net.hidden_code in activations.NEEDS_PRE
     for i in range(n_layers):
         hidden = i < n_layers - 1
         forward_layer(net, i, layer_source(net, i, x, scratch), rows, scratch,
-                      keep_pre and hidden)
+                      keep_pre and hidden, stream)
         if drop is not None and hidden:
             off = scratch.act_off[i]
             drop_layer(net, i, scratch.acts, off, rows, scratch.deltas, not keep_pre, drop)
@@ -521,9 +893,9 @@ def gather_rows(X, n_features, order, start, rows, xbuf):
         X, n_features, order, start, rows, xbuf)
 
 
-def softmax_rows(Z, off, rows, cols):
+def softmax_rows(Z, off, rows, cols, stream=0):
     """Row-wise softmax, in place, of the (rows, cols) block of Z at ``off``."""
-    softmax_rows_kernel[linear_blocks(rows), threads_per_block()](Z, off, rows, cols)
+    softmax_rows_kernel[linear_blocks(rows), threads_per_block(), stream](Z, off, rows, cols)
 
 
 def output_delta(net, scratch, targets, block, loss, sums, accumulate):

@@ -67,3 +67,36 @@ def test_cuda_without_gpu_raises_unmocked():
     if result.stdout.startswith("GPU"):
         pytest.skip("a GPU is present")
     assert "RuntimeError:" in result.stdout and ERROR in result.stdout, result.stdout
+
+
+@pytest.mark.without_gpu
+@pytest.mark.parametrize("numba_cuda,broken", [("0.30.4", True), ("0.29.0", True),
+                                               ("0.31.0", False), (None, False)])
+def test_numba_cuda_too_old_for_numpy(numba_cuda, broken, monkeypatch):
+    """numba-cuda <= 0.30.4 with a NumPy without np.row_stack (2.5): device='cuda'
+    fails at once with one RuntimeError naming both versions; 'auto' uses the CPU."""
+    from importlib import metadata
+
+    import numba
+
+    def version(name):
+        if name == "numba-cuda" and numba_cuda is not None:
+            return numba_cuda
+        raise metadata.PackageNotFoundError(name)
+
+    monkeypatch.setattr(metadata, "version", version)
+    monkeypatch.delattr(np, "row_stack", raising=False)
+    monkeypatch.setattr(np, "__version__", "2.5.0")
+    monkeypatch.setattr(numba.config, "ENABLE_CUDASIM", 0)
+    monkeypatch.setattr(fastmlp.backends, "cuda_available", lambda: True)
+    if not broken:
+        assert fastmlp.backends.cuda_incompatibility() is None
+        assert fastmlp.backends.resolve_device("cuda") == "cuda"
+        return
+    with pytest.raises(RuntimeError, match=rf"numba-cuda {numba_cuda} and NumPy 2\.5\.0"):
+        fastmlp.backends.resolve_device("cuda")
+    assert fastmlp.backends.resolve_device("auto") == "cpu"
+    clf = MLPClassifier(device="cuda", hidden_layer_sizes=(3,), max_iter=2)
+    with pytest.raises(RuntimeError, match="np.row_stack"):
+        clf.fit(np.arange(20.0).reshape(10, 2), np.arange(10) % 2)
+    assert not hasattr(clf, "coefs_")
