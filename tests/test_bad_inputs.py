@@ -11,7 +11,7 @@ how scikit-learn treats the same input:
 - ``OTHER``: scikit-learn fails too, with another exception from deep inside
   (fastmlp's is a ValueError naming the input);
 - ``STRICTER``: scikit-learn accepts it; fastmlp deliberately rejects it (listed
-  in the README's "Where fastmlp deliberately differs");
+  in docs/guide/dropin.md, "Where fastmlp deliberately differs");
 - ``SKIP``: not run in scikit-learn (it would try to allocate the memory).
 
 ``ACCEPTED``: inputs scikit-learn accepts; fastmlp accepts them too and trains
