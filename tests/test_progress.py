@@ -18,7 +18,7 @@ import fastmlp.progress as progress_module
 from fastmlp import MLPClassifier, MLPRegressor
 from fastmlp.progress import LOG_INTERVAL, ProgressBar
 
-from estimator_helpers import EST_IDS, ESTIMATORS, flat, quiet
+from estimator_helpers import EST_IDS, ESTIMATORS, flat, interrupt_third_epoch, quiet
 from optional import optional
 
 
@@ -337,19 +337,8 @@ def test_bar_closes_on_keyboard_interrupt(solver, renderer, tty, bars, warned,
                                           monkeypatch):
     """Ctrl-C ends training with the epochs done (and a warning, after the bar
     is closed, so it starts on a line of its own)."""
-    from fastmlp.backends import cpu
-
     X, y = data()
-    original = cpu.Trainer.run_epoch
-    calls = []
-
-    def interrupted(self, order, optimizer):
-        calls.append(1)
-        if len(calls) == 3:
-            raise KeyboardInterrupt
-        return original(self, order, optimizer)
-
-    monkeypatch.setattr(cpu.Trainer, "run_epoch", interrupted)
+    interrupt_third_epoch(monkeypatch)
     with pytest.warns(UserWarning, match="Training interrupted by user"):
         est = MLPClassifier(**quiet(solver=solver, progress=True)).fit(X, y)
     (bar,) = bars

@@ -14,7 +14,15 @@ from sklearn.neural_network import MLPClassifier as SkMLPClassifier
 
 from fastmlp import MLPClassifier, MLPRegressor
 
-from estimator_helpers import EST_IDS, ESTIMATORS, SOLVERS, fit_quietly, flat, quiet
+from estimator_helpers import (
+    EST_IDS,
+    ESTIMATORS,
+    SOLVERS,
+    fit_quietly,
+    flat,
+    interrupt_third_epoch,
+    quiet,
+)
 
 
 # ========================================================== convergence
@@ -84,19 +92,8 @@ def test_adaptive_learning_rate_divides_by_five(classification_data):
 def test_keyboard_interrupt_keeps_epochs_done(solver, classification_data, monkeypatch):
     """Ctrl-C during training ends it with a warning and the epochs done so far,
     as in scikit-learn."""
-    from fastmlp.backends import cpu
-
     X, y = classification_data
-    original = cpu.Trainer.run_epoch
-    calls = []
-
-    def interrupted(self, order, optimizer):
-        calls.append(1)
-        if len(calls) == 3:
-            raise KeyboardInterrupt
-        return original(self, order, optimizer)
-
-    monkeypatch.setattr(cpu.Trainer, "run_epoch", interrupted)
+    interrupt_third_epoch(monkeypatch)
     with pytest.warns(UserWarning, match="Training interrupted by user"):
         clf = MLPClassifier(**quiet(solver=solver)).fit(X, y)
     assert clf.n_iter_ == 2 and len(clf.loss_curve_) == 2
