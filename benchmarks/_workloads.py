@@ -23,6 +23,8 @@ W11 training toolbox: dropout and solver='adamw' on the W2 network (against
 W12 serving latency: predict_proba on 1, 8 and 32 rows of the W3 network and a
     20-64-32-3 tabular classifier, against onnxruntime (fastmlp's ONNX export),
     scikit-learn and PyTorch holding the same weights
+W13 one everyday fit: 4,000 x 40 float64, 10 classes, (100, 100), batch 100, adam at
+    learning rate 0.01, scikit-learn's stopping rule, 6 seeds fitted one by one
 """
 import gzip
 import importlib.util
@@ -62,6 +64,14 @@ W7_VARIANTS = {  # name -> (kind, n_features, estimator parameters)
 """W7: the data sets most scikit-learn users fit (a few thousand rows, tens of
 features, float64 as ``make_*`` and pandas give them). Every fit runs exactly
 ``max_iter`` epochs (``n_iter_no_change=max_iter``)."""
+W13_PARAMS = dict(hidden_layer_sizes=(100, 100), solver="adam", batch_size=100,
+                  learning_rate_init=0.01)
+W13_SEEDS = 6
+"""W13: a single mid-size fit as a published benchmark measures it: 4,000 x 40 float64
+rows, 10 classes, (100, 100), batch 100, adam at learning rate 0.01, scikit-learn's
+other defaults (up to 200 epochs, stopping after 10 without improvement), one fit per
+seed with the libraries alternating fit by fit. The regime where a fit alone in its
+process has every core of the machine and fastmlp's mid-size products use one."""
 W11_DROPOUT = 0.2
 W11_ADAMW_ALPHA = 0.01
 """W11: the dropout rate of the dropout fits, and adamw's decoupled weight decay."""
@@ -214,6 +224,16 @@ def w7_data(variant, n_train=5000, n_val=1000, dtype="float64"):
         X, y = make_regression(n_samples=n, n_features=n_features,
                                n_informative=n_features // 2, noise=10.0, random_state=0)
         y = y / y.std()
+    X = X.astype(dtype)
+    return X[:n_train], y[:n_train], X[n_train:], y[n_train:]
+
+
+def w13_data(n_train=4000, n_test=1000, dtype="float64"):
+    """W13's train and test split: ``make_classification``, 40 features (20
+    informative), 10 classes."""
+    from sklearn.datasets import make_classification
+    X, y = make_classification(n_samples=n_train + n_test, n_features=40, n_informative=20,
+                               n_classes=10, random_state=0)
     X = X.astype(dtype)
     return X[:n_train], y[:n_train], X[n_train:], y[n_train:]
 

@@ -1,4 +1,4 @@
-"""W7: mid-size tabular fits, the data most scikit-learn users have.
+"""W7 and W13: mid-size tabular fits, the data most scikit-learn users have.
 
 5,000 x 20-40 float64 rows (``make_classification`` with 10 classes, or
 ``make_regression``), hidden (100, 100) at batch 100 or (64,) at batch 200,
@@ -37,3 +37,32 @@ class MidSizeTabular:
         return self.fit().score(self.Xva, self.yva)
 
     track_val_score.unit = "score"
+
+
+class EverydayFit:
+    """W13: one fit of 4,000 x 40 float64 rows, 10 classes, (100, 100), batch 100,
+    adam at learning rate 0.01 with scikit-learn's stopping rule (seed 0;
+    compare.py runs 6 seeds)."""
+
+    params = (LIBRARIES,)
+    param_names = ["library"]
+    timeout = 300
+    warmup_time = 0.0
+    repeat = (1, 3, 30.0)
+    number = 1
+
+    def setup(self, library):
+        self.Xtr, self.ytr, self.Xte, self.yte = wl.memo(("W13",), wl.w13_data)
+        params = dict(wl.W13_PARAMS, random_state=0)
+        wl.warm_up(library, "classifier", params, self.Xtr, self.ytr)
+        self.fit = lambda: wl.quiet_fit(wl.make_estimator(library, "classifier", params),
+                                        self.Xtr, self.ytr)
+
+    def time_fit(self, library):
+        self.fit()
+
+    def track_test_score(self, library):
+        """Test accuracy."""
+        return self.fit().score(self.Xte, self.yte)
+
+    track_test_score.unit = "accuracy"

@@ -44,7 +44,8 @@ SIZES = {
                  w10_rows=20_000, w10_torch_rows=1_000, w10_train=4_000, w10_epochs=3,
                  fit_repeat=3, fast_repeat=7, start_repeat=3, gemm_n=2048,
                  w8_max_iter=100, w8_rounds=5, w7_train=5_000, w7_epochs=50,
-                 w11_number_s=0.2, w12_fit_rows=2_000, w12_rounds=7, w12_number=2_000),
+                 w11_number_s=0.2, w12_fit_rows=2_000, w12_rounds=7, w12_number=2_000,
+                 w13_train=4_000, w13_seeds=6),
     "quick": dict(w1_rows=20_000, w1_slow_rows=1_000, w1_torch_rows=300, w1_val=1_000,
                   w2_train=2_000, w2_val=500, w2_epochs=5,
                   w3_rows=6_000, w3_val=1_000, w6_rows=10_000,
@@ -52,9 +53,11 @@ SIZES = {
                   w10_rows=5_000, w10_torch_rows=200, w10_train=1_000, w10_epochs=1,
                   fit_repeat=2, fast_repeat=3, start_repeat=2, gemm_n=1024,
                   w8_max_iter=30, w8_rounds=3, w7_train=2_000, w7_epochs=10,
-                  w11_number_s=0.05, w12_fit_rows=1_000, w12_rounds=7, w12_number=300),
+                  w11_number_s=0.05, w12_fit_rows=1_000, w12_rounds=7, w12_number=300,
+                  w13_train=1_000, w13_seeds=2),
 }
-WORKLOADS = ("W1", "W2", "W3", "W4", "W5", "W6", "W7", "W8", "W9", "W10", "W11", "W12")
+WORKLOADS = ("W1", "W2", "W3", "W4", "W5", "W6", "W7", "W8", "W9", "W10", "W11", "W12",
+             "W13")
 
 
 def log(msg):
@@ -388,6 +391,54 @@ def run_w7_variant(cfg, variant, dtype):
     fm, sk = r.get("fastmlp"), r.get("sklearn")
     if sk and sk.ratio:
         sk.target(">=3x faster than sklearn", sk.ratio >= 3, f"{sk.ratio:.2f}x")
+    if fm and sk and fm.score is not None and sk.score is not None:
+        gap = abs(fm.score - sk.score) * 100
+        sk.target("score within 0.5 pt", gap <= 0.5, f"|diff| {gap:.2f} pt")
+    return group
+
+
+# --------------------------------------------------------------------------
+# W13: one everyday mid-size fit, seed by seed
+# --------------------------------------------------------------------------
+def run_w13(cfg):
+    """W13's rows: per library the median fit time over the seeds and the mean
+    test accuracy; each seed's two fits run back to back (the first library
+    alternating), and the note gives the spread of scikit-learn's time over
+    fastmlp's seed by seed."""
+    s = cfg.sizes
+    dtype = cfg.dtype if cfg.dtype_given else "float64"
+    Xtr, ytr, Xte, yte = wl.w13_data(s["w13_train"], dtype=dtype)
+    libraries = ("fastmlp", "sklearn")
+    errors = {lib: attempt(wl.warm_up, lib, "classifier", wl.W13_PARAMS, Xtr, ytr)
+              for lib in libraries}
+    fits = {lib: [] for lib in libraries if not errors[lib]}  # (seconds, accuracy, epochs)
+    for seed in range(s["w13_seeds"]):
+        for lib in (list(fits) if seed % 2 == 0 else list(fits)[::-1]):
+            est = wl.make_estimator(lib, "classifier", dict(wl.W13_PARAMS, random_state=seed))
+            seconds, _ = wl.measure(lambda est=est: wl.quiet_fit(est, Xtr, ytr), 1, 1)
+            fits[lib].append((seconds, wl.accuracy(yte, est.predict(Xte)), est.n_iter_))
+    per_seed = ([sk[0] / fm[0] for fm, sk in zip(fits["fastmlp"], fits["sklearn"], strict=True)]
+                if len(fits) == 2 else [])
+
+    def body(row, lib):
+        if errors[lib]:
+            raise errors[lib]
+        seconds, scores, epochs = (np.array(v) for v in zip(*fits[lib], strict=True))
+        row.seconds = row.cost = float(np.median(seconds))
+        row.rate, row.rate_unit = len(Xtr) * float(np.median(epochs)) / row.seconds, "samples/s"
+        row.score, row.score_name = float(np.mean(scores)), "test acc"
+        row.note = (f"{len(Xtr):,} x {Xtr.shape[1]} {dtype}, median of {len(seconds)} seeds, "
+                    f"{int(epochs.min())}-{int(epochs.max())} epochs")
+        if lib == "sklearn" and per_seed:
+            row.note += (f"; per seed sklearn/fastmlp {min(per_seed):.2f}-{max(per_seed):.2f}x, "
+                         f"median {np.median(per_seed):.2f}x")
+
+    group = set_ratios([guarded(Row("W13 everyday fit (100, 100)", lib), body, lib)
+                        for lib in libraries])
+    r = by_library(group)
+    fm, sk = r.get("fastmlp"), r.get("sklearn")
+    if sk and sk.ratio:
+        sk.target(">=4x faster than sklearn (median)", sk.ratio >= 4, f"{sk.ratio:.2f}x")
     if fm and sk and fm.score is not None and sk.score is not None:
         gap = abs(fm.score - sk.score) * 100
         sk.target("score within 0.5 pt", gap <= 0.5, f"|diff| {gap:.2f} pt")
@@ -894,7 +945,7 @@ def run_w12_case(cfg, name, n_rows, dtype, calls, X, errors):
 
 RUNNERS = {"W1": run_w1, "W2": run_w2, "W3": run_w3, "W4": run_w4, "W5": run_w5, "W6": run_w6,
            "W7": run_w7, "W8": run_w8, "W9": run_w9, "W10": run_w10, "W11": run_w11,
-           "W12": run_w12}
+           "W12": run_w12, "W13": run_w13}
 
 
 # --------------------------------------------------------------------------
