@@ -327,6 +327,11 @@ def estimator_class(library, kind):
     raise ValueError(f"no estimator class for library {library!r}")
 
 
+def has_n_jobs():
+    """Whether the fastmlp under test has the ``n_jobs`` parameter (threads per fit)."""
+    return "n_jobs" in estimator_class("fastmlp", "classifier")().get_params()
+
+
 def make_estimator(library, kind, params, device=None):
     """Build an estimator; ``device`` is passed to fastmlp only, and only when
     not None (so 'cpu' runs work with any fastmlp version)."""

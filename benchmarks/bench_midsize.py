@@ -3,11 +3,22 @@
 5,000 x 20-40 float64 rows (``make_classification`` with 10 classes, or
 ``make_regression``), hidden (100, 100) at batch 100 or (64,) at batch 200,
 adam. Reduced to 10 epochs here (compare.py runs 50); compilation happens in
-``setup``.
+``setup``. "fastmlp n_jobs=1" is fastmlp's fit on one thread, next to its
+default (every free core).
 """
 from . import _workloads as wl
 
-LIBRARIES = ["fastmlp", "sklearn"]
+LIBRARIES = ["fastmlp", "fastmlp n_jobs=1", "sklearn"]
+
+
+def library_and_params(library, params):
+    """The estimator library and parameters of a ``LIBRARIES`` entry; asv skips
+    the one-thread entry on versions without ``n_jobs``."""
+    if library == "fastmlp n_jobs=1":
+        if not wl.has_n_jobs():
+            raise NotImplementedError("this fastmlp has no n_jobs")
+        return "fastmlp", dict(params, n_jobs=1)
+    return library, params
 
 
 class MidSizeTabular:
@@ -21,6 +32,7 @@ class MidSizeTabular:
 
     def setup(self, library, variant, dtype):
         kind, params = wl.w7_params(variant, self.epochs)
+        library, params = library_and_params(library, params)
         key = ("W7", library, variant, dtype)
         data = wl.memo(key, lambda: wl.w7_data(variant, dtype=dtype))
         self.Xtr, self.ytr, self.Xva, self.yva = data
@@ -53,7 +65,7 @@ class EverydayFit:
 
     def setup(self, library):
         self.Xtr, self.ytr, self.Xte, self.yte = wl.memo(("W13",), wl.w13_data)
-        params = dict(wl.W13_PARAMS, random_state=0)
+        library, params = library_and_params(library, dict(wl.W13_PARAMS, random_state=0))
         wl.warm_up(library, "classifier", params, self.Xtr, self.ytr)
         self.fit = lambda: wl.quiet_fit(wl.make_estimator(library, "classifier", params),
                                         self.Xtr, self.ytr)

@@ -59,9 +59,21 @@ ACTIVATIONS = ("identity", "logistic", "tanh", "relu", "elu", "leaky_relu", "gel
                "softplus", "silu")
 TASKS = ("multiclass", "binary", "regressor")
 DTYPES = ("float32", "float64")
-PATH_MACS = {"per-sample": sys.maxsize, "mini-batch": 0}
-"""``config.ROWS_PATH_MACS`` that forces each training path for batch size 16."""
+PATH_CONFIG = {
+    "per-sample": {"ROWS_PATH_MACS": sys.maxsize},
+    "mini-batch": {"ROWS_PATH_MACS": 0},
+    "pieces": {"ROWS_PATH_MACS": 0, "PIECE_MACS": 1, "PIECE_ROWS": 1, "CPU_CHUNK_ROWS": 4,
+               "PREDICT_LOOP_ROWS": 0, "PREDICT_ROWS_MACS": 0},
+}
+"""``fastmlp.config`` settings that force each training path: for batch size 16 the
+per-sample or the mini-batch path; "pieces" cuts every mini-batch (and L-BFGS's
+rows) into the most pieces (``config.MAX_PIECES``) and predicts in blocks of 4
+rows, so that the data-parallel kernels run on these tiny cases (a version
+without them ignores the names it does not have)."""
 PREDICT_ROWS = 9
+N_JOBS = None
+"""The estimators' ``n_jobs`` (``--n-jobs``); None leaves the parameter out, for
+versions without it."""
 CUDA_TILE = 4
 
 
@@ -85,10 +97,11 @@ class Case(NamedTuple):
 def batches_and_paths(solver, device):
     """(batch_size, path) pairs that apply to ``solver``: L-BFGS has neither."""
     if solver == "lbfgs":
-        return [("auto", "none")]
+        return [("auto", "none")] + ([("auto", "pieces")] if device == "cpu" else [])
     if device == "cuda":
         return [("1", "default"), ("16", "default")]
-    return [("1", "per-sample"), ("16", "per-sample"), ("16", "mini-batch")]
+    return [("1", "per-sample"), ("16", "per-sample"), ("16", "mini-batch"),
+            ("16", "pieces")]
 
 
 def cpu_cases():
@@ -140,7 +153,8 @@ def make_estimator(case, hidden_layer_sizes, max_iter):
     params = dict(SOLVERS[case.solver], hidden_layer_sizes=hidden_layer_sizes,
                   activation=case.activation, max_iter=max_iter, random_state=0,
                   learning_rate_init=0.01, device=case.device,
-                  batch_size=case.batch if case.batch == "auto" else int(case.batch))
+                  batch_size=case.batch if case.batch == "auto" else int(case.batch),
+                  **({} if N_JOBS is None else {"n_jobs": N_JOBS}))
     if case.task in ("multiclass", "binary"):
         return MLPClassifier(**params)
     return MLPRegressor(loss="poisson" if case.task == "poisson" else "squared_error",
@@ -161,14 +175,17 @@ def update_params(digest, estimator):
 
 
 @contextmanager
-def rows_path_macs(path):
-    """Force the training path ``path`` (a ``PATH_MACS`` key; others leave it alone)."""
-    saved = config.ROWS_PATH_MACS
-    config.ROWS_PATH_MACS = PATH_MACS.get(path, saved)
+def forced_path(path):
+    """Force the training path ``path`` (a ``PATH_CONFIG`` key; others leave it alone)."""
+    settings = PATH_CONFIG.get(path, {})
+    saved = {name: getattr(config, name, None) for name in settings}
+    for name, value in settings.items():
+        setattr(config, name, value)
     try:
         yield
     finally:
-        config.ROWS_PATH_MACS = saved
+        for name, value in saved.items():
+            setattr(config, name, value)
 
 
 def fingerprint(case):
@@ -179,7 +196,7 @@ def fingerprint(case):
     is_classifier = case.task in ("multiclass", "binary")
     extra = {"classes": np.unique(y)} if is_classifier else {}
     digest = hashlib.sha256()
-    with rows_path_macs(case.path):
+    with forced_path(case.path):
         estimator = make_estimator(case, hidden, max_iter).fit(X, y, sample_weight=weights)
         update_params(digest, estimator)
         update(digest, np.asarray(getattr(estimator, "loss_curve_", estimator.loss_),
@@ -249,11 +266,16 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     parser.add_argument("--out", help="output file (default: stdout)")
+    parser.add_argument("--n-jobs", type=int, default=None,
+                        help="the estimators' n_jobs (threads per fit; results must not "
+                             "depend on it; more than the cores needs NUMBA_NUM_THREADS)")
     parser.add_argument("--match", nargs="+", default=[], metavar="TEXT",
                         help="only the cases whose id contains every TEXT")
     args = parser.parse_args(argv)
     print(f"fastmlp {fastmlp.__version__} from {fastmlp.__file__}", file=sys.stderr)
     warnings.filterwarnings("ignore", category=ConvergenceWarning)
+    global N_JOBS
+    N_JOBS = args.n_jobs
     if args.device == "cuda":
         config.CUDA_TILE = CUDA_TILE
         if os.environ.get("NUMBA_ENABLE_CUDASIM", "0") not in ("", "0"):

@@ -370,7 +370,7 @@ def import_state(meta, arrays, *, device=None):
 
 # Hyperparameters added after the file format: a file written before one existed
 # loads with its default (each one only shows or hides things, never changes a fit).
-_LATER_PARAMS = {"progress": False}
+_LATER_PARAMS = {"progress": False, "n_jobs": None}
 
 
 def _restore_params(model, meta, arrays, device):

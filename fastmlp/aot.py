@@ -40,6 +40,13 @@ def _paths(sparse):
     if sparse:
         paths.append((MLPClassifier, dict(wide, solver="adam", batch_size=64), "sparse"))
         paths.append((MLPClassifier, dict(small, solver="adam", batch_size=1), "sparse"))
+    # data-parallel mini-batches and L-BFGS objective (``kernels.pieces``), on the
+    # threads a fit gets here and on one thread
+    for kind in ("dense", "sparse") if sparse else ("dense",):
+        for n_jobs in (None, 1):
+            paths.append((MLPClassifier, dict(wide, solver="adam", batch_size=200,
+                                              n_jobs=n_jobs), kind))
+    paths.append((MLPClassifier, dict(wide, solver="lbfgs", n_jobs=1), "dense"))
     return paths
 
 
@@ -168,4 +175,5 @@ def compile_kernels(dtypes=DTYPES, sparse=False, verbose=False, progress=False):
 def _path_name(cls, params, kind, dtype):
     """``MLPClassifier adam batch 64 dense float32``: one path of ``_paths``."""
     batch = f" batch {params['batch_size']}" if "batch_size" in params else ""
-    return f"{cls.__name__} {params['solver']}{batch} {kind} {dtype}"
+    one = " 1 thread" if params.get("n_jobs") == 1 else ""
+    return f"{cls.__name__} {params['solver']}{batch}{one} {kind} {dtype}"

@@ -86,6 +86,53 @@ Haswell); SkylakeX kernels stay on one thread up to 1,000,000. Checked by
 kernels are compiled."""
 
 
+PIECE_MACS = 150_000
+"""Least multiply-adds (rows x coefficients) of a piece of a mini-batch, or of
+the L-BFGS objective's rows, that ``kernels.pieces`` computes in parallel with
+the other pieces (see ``pieces_of``). Read at call time; re-measure with
+``python benchmarks/pieces_scaling.py --pieces 1 2 4 8``."""
+
+PIECE_ROWS = 32
+"""Least rows of a piece. Each piece adds a whole gradient to the sum (S) of
+``kernels.pieces``, a memory-bound pass over every parameter: measured on W7's
+(100, 100) fit at batch 100 (2-core AMD EPYC, 10 epochs, best of 3), 2, 4 and
+8 pieces took 1.03, 1.16 and 1.34x the uncut batch's time on one thread, and
+with two threads 0.83, 0.92 and 1.06x of it (an epoch's pieces alone, without
+the step, scale 1.68x on two threads there: as far as two independent BLAS
+loops do on that machine, 1.7-1.9x)."""
+
+MAX_PIECES = 8
+"""Most pieces a mini-batch is cut into: the most threads one fit can keep busy
+(more cores than pieces stay idle) and the number of per-piece scratch slots
+(the extra memory of a fit, ``backends.cpu.piece_scratch``)."""
+
+STEP_CHUNK_PARAMS = 4096
+"""Parameters per chunk of the data-parallel optimizer step (``kernels.pieces``,
+(U)); sum(W^2) and the clipping norm are summed per chunk, then over chunks."""
+
+
+def pieces_of(rows, n_coef):
+    """How many pieces ``kernels.pieces`` cuts ``rows`` rows of a network of
+    ``n_coef`` coefficients into: the largest power of two (so that 2, 4 or 8
+    threads share them evenly) of at most ``MAX_PIECES``, ``rows //
+    PIECE_ROWS`` and ``rows x n_coef // PIECE_MACS``; 1 keeps the serial
+    kernels of ``kernels.training``. A function of the batch and the network
+    only, never of the number of threads, so that results do not depend on it.
+
+    W7's fits (batch 100 through (100, 100); batch 200 through (64,)) are cut
+    in 2, a batch of 256 rows through 784-256-128-10 in 8."""
+    most = min(MAX_PIECES, rows // PIECE_ROWS, rows * n_coef // PIECE_MACS)
+    count = 1
+    while 2 * count <= most:
+        count *= 2
+    return count
+
+
+def step_chunks(n_params):
+    """Chunks of the data-parallel optimizer step for ``n_params`` parameters."""
+    return int(max(1, -(-n_params // STEP_CHUNK_PARAMS)))
+
+
 CUDA_TILE_MAX = 32
 """Largest CUDA tile: 32 x 32 = 1024 threads, CUDA's limit per block. Shared
 memory is sized for it, so the tile can change without recompiling."""

@@ -27,9 +27,10 @@ PAIR_IDS = ["classifier", "regressor"]
 OWN_PARAMETERS = {
     MLPClassifier: {"device": "cpu", "init": "glorot_uniform", "warmup_iter": 0,
                     "dropout": 0.0, "max_grad_norm": None, "progress": False,
-                    "class_weight": None},
+                    "n_jobs": None, "class_weight": None},
     MLPRegressor: {"device": "cpu", "init": "glorot_uniform", "warmup_iter": 0,
-                   "dropout": 0.0, "max_grad_norm": None, "progress": False},
+                   "dropout": 0.0, "max_grad_norm": None, "progress": False,
+                   "n_jobs": None},
 }
 
 

@@ -87,10 +87,12 @@ class Trainer:
         serves the full-data objective ``loss_grad`` (L-BFGS).
     dropout : ndarray of shape (n_hidden_layers,) or None
         Drop probability of each hidden layer in ``run_epoch``; None for none.
+    threads : fastmlp.threads.ThreadShare or None
+        Unused: the GPU runs the fit (the CPU backend's signature).
     """
 
     def __init__(self, network, X, Y, sample_weight, loss_code, alpha, batch_size=None,
-                 dropout=None):
+                 dropout=None, threads=None):
         dtype = network.dtype
         check_data(network, X, Y, sample_weight)
         self.loss = loss_spec(loss_code, dtype, alpha)
@@ -229,10 +231,11 @@ class _PredictSlot:
             self.pending = None
 
 
-def predict(network, X):
+def predict(network, X, n_jobs=None):
     """Output-layer activations, shape (n_samples, n_outputs), as a host array in the
     network's dtype. X goes to the device ``config.CUDA_CHUNK_ROWS`` rows at a time
-    (a sparse X is densified one chunk at a time).
+    (a sparse X is densified one chunk at a time); ``n_jobs``, the CPU backend's
+    thread cap, is unused.
 
     Chunks alternate between two streams, each with pinned host buffers: while
     chunk c is uploaded, computed and its outputs copied back (all asynchronous

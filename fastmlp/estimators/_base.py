@@ -30,6 +30,7 @@ from ..layout import validate_fitted_state
 from ..network import INITIALIZERS, Network
 from ..progress import ProgressBar
 from ..solvers import StochasticOptimizer, check_lbfgs_result, minimize_lbfgs
+from ..threads import ThreadShare
 from ._memory import check_fit_memory
 from ._serving import ServingState, serving_state
 from ._validation import check_validation_args, data_loss
@@ -157,6 +158,8 @@ class BaseMLP(BaseEstimator, ABC):
         "dropout": [Interval(Real, 0, 1, closed="left"), "array-like"],
         "max_grad_norm": [Interval(Real, 0, None, closed="neither"), None],
         "progress": ["boolean"],
+        "n_jobs": [Interval(Integral, None, -1, closed="right"),
+                   Interval(Integral, 1, None, closed="left"), None],
     }
 
     @abstractmethod
@@ -165,7 +168,7 @@ class BaseMLP(BaseEstimator, ABC):
                  random_state, tol, verbose, warm_start, momentum, nesterovs_momentum,
                  early_stopping, validation_fraction, beta_1, beta_2, epsilon,
                  n_iter_no_change, max_fun, device, init, warmup_iter, dropout,
-                 max_grad_norm, progress):
+                 max_grad_norm, progress, n_jobs):
         self.activation = activation
         self.solver = solver
         self.alpha = alpha
@@ -196,6 +199,7 @@ class BaseMLP(BaseEstimator, ABC):
         self.dropout = dropout
         self.max_grad_norm = max_grad_norm
         self.progress = progress
+        self.n_jobs = n_jobs
 
     # ------------------------------------------------------------------ hooks
     @abstractmethod
@@ -393,13 +397,14 @@ class BaseMLP(BaseEstimator, ABC):
 
         validation = (self._given_validation(X, *validation_data, class_weights) if given
                       else None)
-        if spec.solver(self.solver).stochastic:
-            if first_pass or not hasattr(self, "loss_curve_"):
-                self._start_training_record(validating=given or self.early_stopping)
-            self._fit_stochastic(backend, network, X, Y, sample_weight, incremental,
-                                 validation, dropout)
-        else:
-            self._fit_lbfgs(backend, network, X, Y, sample_weight)
+        with ThreadShare(self.n_jobs) as threads:  # held while the fit runs
+            if spec.solver(self.solver).stochastic:
+                if first_pass or not hasattr(self, "loss_curve_"):
+                    self._start_training_record(validating=given or self.early_stopping)
+                self._fit_stochastic(backend, network, X, Y, sample_weight, incremental,
+                                     validation, dropout, threads)
+            else:
+                self._fit_lbfgs(backend, network, X, Y, sample_weight, threads)
 
         if not np.isfinite(network.params).all():
             raise ValueError(_NON_FINITE_MESSAGE)
@@ -433,9 +438,10 @@ class BaseMLP(BaseEstimator, ABC):
         sample_weight_val = _times_class_weights(Y_val, sample_weight_val, class_weights)
         return X_val, y_val, Y_val, sample_weight_val
 
-    def _fit_lbfgs(self, backend, network, X, Y, sample_weight):
+    def _fit_lbfgs(self, backend, network, X, Y, sample_weight, threads):
         trainer = backend.Trainer(network, X, Y, sample_weight,
-                                  spec.LOSS_OF_OUTPUT[self.out_activation_].code, self.alpha)
+                                  spec.LOSS_OF_OUTPUT[self.out_activation_].code, self.alpha,
+                                  threads=threads)
         with ProgressBar(self.max_iter, type(self).__name__, "iteration",
                          enabled=self.progress) as bar:
             result = minimize_lbfgs(
@@ -500,11 +506,11 @@ class BaseMLP(BaseEstimator, ABC):
         return X_train, Y_train, sw_train, (X_val, y_val, Y_val, sw_val)
 
     def _fit_stochastic(self, backend, network, X, Y, sample_weight, incremental, validation,
-                        dropout):
+                        dropout, threads):
         """Epochs of sgd / adam / adamw. ``validation``: a validation set given to
         ``fit`` (see ``_given_validation``), or None; with early stopping and none
         given, ``validation_fraction`` of the rows is held out. ``dropout``: the
-        hidden layers' drop probabilities."""
+        hidden layers' drop probabilities; ``threads``: the fit's ``ThreadShare``."""
         optimizer = self._optimizer_for(network, incremental)
         if self.early_stopping and incremental:
             raise ValueError("partial_fit does not support early_stopping=True")
@@ -531,7 +537,7 @@ class BaseMLP(BaseEstimator, ABC):
             optimizer.dropout_seed = int(self._random_state.randint(np.iinfo(np.int32).max))
         trainer = backend.Trainer(network, X, Y, sample_weight,
                                   spec.LOSS_OF_OUTPUT[self.out_activation_].code, self.alpha,
-                                  batch_size, dropout)
+                                  batch_size, dropout, threads)
         # rows of zero weight could fill a mini-batch: checked per epoch, before it runs
         zero_weights = sample_weight is not None and not np.all(sample_weight != 0)
         # appended to in place (amortised O(1) per partial_fit call); a list of its own
@@ -704,7 +710,7 @@ class BaseMLP(BaseEstimator, ABC):
             X = validate_data(self, X, accept_sparse=["csr", "csc"], reset=False)
         network = self._current_network()
         device = resolve_device(self.device)
-        out = get_backend(device).predict(network, X)
+        out = get_backend(device).predict(network, X, n_jobs=self.n_jobs)
         if check_input and device == "cpu" and network is attrs.get("_network"):
             network.serving = ServingState(attrs, network)
         # as scikit-learn: float64 input to a float32 model gives float64 output
@@ -944,7 +950,23 @@ _PARAMETERS_DOC = f"""
         in place on a terminal, or a line every 10 seconds and a last one in a
         log file. ``partial_fit`` shows nothing. Unlike ``verbose``, which
         prints scikit-learn's lines to stdout (and is unchanged by this
-        parameter), nothing goes to stdout. Never changes the fitted model."""
+        parameter), nothing goes to stdout. Never changes the fitted model.
+
+    n_jobs : int, default=None
+        Threads one ``fit`` (or a prediction of many rows) may use on the CPU.
+        Mini-batches of enough work (rows x coefficients, see
+        ``fastmlp.config.pieces_of``) are cut into a fixed number of row
+        pieces computed in parallel, their gradients added up in a fixed
+        order; the L-BFGS objective and predictions of several blocks of rows
+        likewise. The result is bitwise the same for every ``n_jobs``. None
+        uses the cores free to this fit: all of them when it runs alone,
+        an even share when fits run in parallel threads of this process
+        (threaded ``GridSearchCV``, Dask workers with several threads),
+        within ``NUMBA_NUM_THREADS`` (joblib's process workers set it to their
+        share) and ``OMP_NUM_THREADS`` / ``threadpoolctl`` limits. A positive
+        value asks for that many threads, -1 for all of Numba's threads, -2
+        for all but one, and so on. BLAS settings are never changed. See
+        ``fastmlp.threads``."""
 
 _ATTRIBUTES_DOC = """
     loss_ : float

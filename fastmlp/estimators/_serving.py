@@ -46,7 +46,8 @@ class ServingState:
 
     __slots__ = ("network", "coefs", "intercepts", "coef_items", "intercept_items",
                  "arrays", "shapes", "activation",
-                 "n_features", "names", "name_list", "device", "net", "dtype", "n_outputs")
+                 "n_features", "names", "name_list", "device", "n_jobs", "net", "dtype",
+                 "n_outputs")
 
     def __init__(self, attrs, network):
         self.network = network
@@ -59,6 +60,7 @@ class ServingState:
         self.names = attrs.get("feature_names_in_")
         self.name_list = None if self.names is None else list(self.names)
         self.device = attrs["device"]
+        self.n_jobs = attrs.get("n_jobs")
         self.net = network.bundle()
         self.dtype = network.dtype
         self.n_outputs = int(network.units[-1])
@@ -66,7 +68,8 @@ class ServingState:
     def current(self, attrs):
         """Whether ``attrs`` still holds what was checked: the same network, the
         same ``coefs_`` / ``intercepts_`` objects in the same shapes (the
-        network's views), the same activation, width, feature names and device."""
+        network's views), the same activation, width, feature names, device
+        and ``n_jobs``."""
         coefs, intercepts = attrs.get("coefs_"), attrs.get("intercepts_")
         return (coefs is self.coefs and intercepts is self.intercepts
                 and attrs.get("_network") is self.network
@@ -74,6 +77,7 @@ class ServingState:
                 and attrs.get("n_features_in_") == self.n_features
                 and attrs.get("feature_names_in_") is self.names
                 and attrs.get("device") == self.device
+                and attrs.get("n_jobs") == self.n_jobs
                 and len(coefs) == len(self.coef_items)
                 and len(intercepts) == len(self.intercept_items)
                 and all(map(is_, coefs, self.coef_items))
@@ -101,7 +105,7 @@ class ServingState:
             if not (flags.c_contiguous and flags.writeable and flags.aligned):
                 return None
         out = np.empty((X.shape[0], self.n_outputs), dtype=self.dtype)
-        if not cpu.predict_dense(self.net, X, out, check_finite=True):
+        if not cpu.predict_dense(self.net, X, out, check_finite=True, n_jobs=self.n_jobs):
             return None  # a value that is not finite: the full path raises
         # as scikit-learn: float64 input to a float32 model gives float64 output
         return out.astype(_FLOAT64) if in_dtype is _FLOAT64 and self.dtype is _FLOAT32 else out

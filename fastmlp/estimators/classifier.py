@@ -70,7 +70,7 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
                  validation_fraction=0.1, beta_1=0.9, beta_2=0.999, epsilon=1e-8,
                  n_iter_no_change=10, max_fun=15000, device="cpu",
                  init="glorot_uniform", warmup_iter=0, dropout=0.0,
-                 max_grad_norm=None, progress=False, class_weight=None):
+                 max_grad_norm=None, progress=False, n_jobs=None, class_weight=None):
         super().__init__(
             hidden_layer_sizes=hidden_layer_sizes, activation=activation, solver=solver,
             alpha=alpha, batch_size=batch_size, learning_rate=learning_rate,
@@ -81,7 +81,7 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
             validation_fraction=validation_fraction, beta_1=beta_1, beta_2=beta_2,
             epsilon=epsilon, n_iter_no_change=n_iter_no_change, max_fun=max_fun,
             device=device, init=init, warmup_iter=warmup_iter, dropout=dropout,
-            max_grad_norm=max_grad_norm, progress=progress)
+            max_grad_norm=max_grad_norm, progress=progress, n_jobs=n_jobs)
         self.class_weight = class_weight
 
     def _validate_input(self, X, y, incremental, reset):

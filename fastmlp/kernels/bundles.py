@@ -134,6 +134,19 @@ grad : 1-D buffer of the parameters' size: the block's gradient sums.
 """
 
 
+PieceScratch = namedtuple("PieceScratch", "acts deltas xbuf grads grad sums partial squares")
+PieceScratch.__doc__ = """CPU buffers of the data-parallel kernels (``pieces.py``), one
+slot per piece computed at the same time, allocated once per fit.
+
+acts, deltas : (n_slots, width) -- each row a ``Scratch.acts`` / ``deltas``.
+xbuf : (n_slots, rows, n_features) gathered input rows ((n_slots, 0, 0) when unused).
+grads : (n_slots, n_params) -- each piece's gradient sums.
+grad : (n_params,) -- their sum, in piece order.
+sums : float64 (n_slots, 2) -- each piece's loss and weight sums.
+partial, squares : float64 (n_chunks,) -- per step chunk, the clipping norm's
+    and sum(W^2)'s parts.
+"""
+
 DeviceScratch = namedtuple("DeviceScratch", "acts deltas xbuf act_off capacity")
 DeviceScratch.__doc__ = """CUDA buffers for blocks of at most ``capacity`` rows,
 allocated once per fit (``cuda_layers.device_scratch``).

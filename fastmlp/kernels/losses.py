@@ -71,11 +71,13 @@ def accumulated_loss(accumulated, total, weight_sum, squares, alpha, loss_code, 
 
 
 @kernel(inline="always")
-def sum_of_squares(x, n):
-    """sum(x[:n] ** 2) in float64, with four partial sums so the additions do
+def sum_of_squares(x, lo, hi):
+    """sum(x[lo:hi] ** 2) in float64, with four partial sums so the additions do
     not wait on each other (a single running sum is a serial chain). Not BLAS:
     a dot product of more than about 10,000 elements wakes BLAS threads."""
     a0 = a1 = a2 = a3 = 0.0
+    x = x[lo:hi]  # indices from 0: no negative-index wraparound per element
+    n = hi - lo
     m = n - n % 4
     for k in range(0, m, 4):
         a0 += x[k] * x[k]

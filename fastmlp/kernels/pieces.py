@@ -1,0 +1,255 @@
+"""Data-parallel kernels: rows split into a fixed number of pieces, computed in
+parallel, and added up in a fixed order.
+
+    (P) A mini-batch (or, for L-BFGS, the whole data) of ``rows`` rows is cut
+        into pieces of ``piece_rows`` rows, the last one shorter: piece ``p``
+        holds rows ``p piece_rows`` to ``(p + 1) piece_rows``. Each piece runs
+        forward, output delta and backward (``layers.block_loss_grad``) into a
+        scratch slot and a gradient row of its own.
+    (S) The gradient is ``0 + g_0 + g_1 + ...``, element by element in piece
+        order; the loss and weight sums likewise.
+    (U) The optimizer step runs over ``n_chunks`` fixed chunks of the flat
+        parameter vector; each chunk adds up (S) for its elements, then takes
+        (G) and the step (``optimizers.step_range``). sum(W^2) and gradient
+        clipping's norm are summed per chunk, then over the chunks in order.
+
+How many pieces and chunks there are depends on the batch, the data and the
+network only (``config.pieces_of``, ``backends.cpu``), never on the number of
+threads; which thread computes a piece or a chunk changes neither what it
+computes nor where it goes, so the results are bitwise the same for every
+number of threads.
+
+Each kernel is one Python function compiled twice (``SERIAL`` and
+``PARALLEL``): with ``prange`` run as ``range`` on the calling thread, and with
+Numba's ``parallel=True`` on the threading layer ``fastmlp.threads`` chose.
+A parallel loop costs about 1.2 us of fork and join on the OpenMP layer at
+two threads (``benchmarks/pieces_scaling.py``); a mini-batch takes two (three
+when clipping).
+"""
+
+import math
+import types
+
+import numpy as np
+from numba import njit, prange
+
+from .bundles import Block, Hyper, Scratch, Solver
+from .layers import activation_offsets, block_loss_grad, forward, layer_view
+from .losses import accumulated_loss, batch_loss, sum_of_squares
+from .optimizers import (
+    StepConstants,
+    TypedHyper,
+    advance_step,
+    clip_factor,
+    clipped,
+    finish_and_step,
+    finished_norm2,
+    no_update,
+    step_constants,
+    step_range,
+)
+
+
+def chunk_bounds(c, n, n_chunks):
+    """Elements ``lo:hi`` of chunk ``c`` when ``n`` elements are cut into
+    ``n_chunks`` chunks of equal length (the last one shorter)."""
+    size = (n + n_chunks - 1) // n_chunks
+    return min(c * size, n), min((c + 1) * size, n)
+
+
+def piece_scratch(pieces, p):
+    """Scratch slot ``p`` of ``PieceScratch`` as the ``Scratch`` that
+    ``layers.block_loss_grad`` fills."""
+    return Scratch(pieces.acts[p], pieces.deltas[p], pieces.xbuf[p], pieces.grads[p])
+
+
+def flat_hyper(h):
+    """A copy of the ``Hyper`` ``h``, built in the calling kernel (see
+    ``run_epoch_pieces``)."""
+    return Hyper(h.learning_rate, h.momentum, h.nesterov, h.beta_1, h.beta_2, h.epsilon,
+                 h.weight_decay, h.max_grad_norm)
+
+
+def flat_typed(th):
+    """A copy of the ``TypedHyper`` ``th``, built in the calling kernel."""
+    return TypedHyper(th.momentum, th.nesterov, th.beta_1, th.one_minus_beta_1, th.beta_2,
+                      th.one_minus_beta_2, th.epsilon, th.decay, th.one)
+
+
+def add_pieces(grads, count, out, lo, hi):
+    """(S) on elements ``lo:hi``: ``out += grads[0]``, ``+= grads[1]``, ... for
+    ``count`` rows, in order."""
+    total = out[lo:hi]  # (views from lo: see ``optimizers.step_range``)
+    for p in range(count):
+        piece = grads[p, lo:hi]
+        for k in range(hi - lo):
+            total[k] += piece[k]
+
+
+def run_epoch_pieces(inputs, targets, batches, net, loss, solver, pieces, dropout):
+    """``training.run_epoch`` with each mini-batch cut into pieces (P), their
+    gradients added up in order (S) and the step taken chunk by chunk (U).
+
+    ``pieces`` is a ``PieceScratch`` of ``n_pieces`` slots of
+    ``ceil(batches.size / n_pieces)`` rows. Returns the accumulated loss, or
+    NaN as soon as a batch loss is not finite.
+    """
+    n = batches.order.shape[0]
+    params = net.params
+    n_params = params.shape[0]
+    n_coef = net.n_coef
+    n_outputs = net.units[net.units.shape[0] - 1]
+    n_pieces = pieces.grads.shape[0]
+    n_chunks = pieces.partial.shape[0]
+    act_off = activation_offsets(net.units, (batches.size + n_pieces - 1) // n_pieces)
+    grad, sums, partial, squares_of = pieces.grad, pieces.sums, pieces.partial, pieces.squares
+    accumulated = 0.0
+    for start in range(0, n, batches.size):
+        stop = min(start + batches.size, n)
+        piece_rows = (stop - start + n_pieces - 1) // n_pieces
+        used = (stop - start + piece_rows - 1) // piece_rows
+        for p in prange(used):  # (P)
+            first = start + p * piece_rows
+            block = Block(batches.order, first, min(first + piece_rows, stop),
+                          batches.contiguous)
+            sums[p, 0], sums[p, 1] = block_loss_grad(inputs, targets, block, net, loss,
+                                                     act_off, piece_scratch(pieces, p),
+                                                     dropout)
+        total = 0.0
+        weight_sum = 0.0
+        for p in range(used):
+            total += sums[p, 0]
+            weight_sum += sums[p, 1]
+        constants = step_constants(solver, params, loss.alpha, weight_sum,
+                                   advance_step(solver))
+        # a parallel loop cannot capture a bundle that holds a bundle of scalars:
+        # those it reads are taken apart here (one name each: Numba's array
+        # analysis fails on tuples unpacked here) and put together inside
+        code = solver.code
+        state = solver.state
+        step = solver.step
+        hyper = flat_hyper(solver.hyper)
+        th = flat_typed(constants.th)
+        lr = constants.lr
+        alpha = constants.alpha
+        weight = constants.weight_sum
+        clips = constants.clips
+        for c in prange(n_chunks):  # (S) and (U): (G), then the step, or (C)'s norm first
+            lo, hi = chunk_bounds(c, n_params, n_chunks)
+            grad[lo:hi] = 0
+            add_pieces(pieces.grads, used, grad, lo, hi)
+            squares_of[c] = sum_of_squares(params, lo, max(lo, min(hi, n_coef)))
+            if clips:
+                partial[c] = finished_norm2(grad, params, n_coef, alpha, weight, lo, hi)
+            else:
+                step_range(params, n_coef, grad, Solver(code, hyper, state, step),
+                           StepConstants(th, lr, alpha, weight, clips), lo, hi)
+        if clips:
+            norm2 = 0.0
+            for c in range(n_chunks):
+                norm2 += partial[c]
+            scale = clip_factor(norm2, params, solver.hyper.max_grad_norm)
+            finished = clipped(constants)
+            f_th = flat_typed(finished.th)
+            f_alpha = finished.alpha
+            f_weight = finished.weight_sum
+            for c in prange(n_chunks):
+                lo, hi = chunk_bounds(c, n_params, n_chunks)
+                part = grad[lo:hi]
+                for k in range(hi - lo):
+                    part[k] *= scale
+                step_range(params, n_coef, grad, Solver(code, hyper, state, step),
+                           StepConstants(f_th, lr, f_alpha, f_weight, False), lo, hi)
+        squares = 0.0
+        for c in range(n_chunks):
+            squares += squares_of[c]
+        accumulated = accumulated_loss(accumulated, total, weight_sum, squares, loss.alpha,
+                                       loss.code, n_outputs, stop - start)
+        if math.isnan(accumulated):
+            return accumulated
+    return accumulated
+
+
+def loss_grad_pieces(inputs, targets, net, loss, piece_rows, pieces, grad):
+    """``training.loss_grad`` with the rows cut into pieces of ``piece_rows``
+    rows (P), computed a wave of ``n_slots`` pieces at a time, and their
+    gradients added up in piece order (S). Returns the loss; writes the
+    finished gradient to ``grad``."""
+    n = targets.Y.shape[0]
+    n_params = grad.shape[0]
+    n_outputs = net.units[net.units.shape[0] - 1]
+    n_slots = pieces.grads.shape[0]
+    n_chunks = pieces.partial.shape[0]
+    act_off = activation_offsets(net.units, piece_rows)
+    order = np.empty(0, dtype=np.int64)
+    n_pieces = (n + piece_rows - 1) // piece_rows
+    sums = pieces.sums
+    grad[:] = 0
+    total = 0.0
+    weight_sum = 0.0
+    for wave in range(0, n_pieces, n_slots):  # (no dropout: the objective is deterministic)
+        count = min(n_slots, n_pieces - wave)
+        for p in prange(count):
+            first = (wave + p) * piece_rows
+            block = Block(order, first, min(first + piece_rows, n), True)
+            sums[p, 0], sums[p, 1] = block_loss_grad(inputs, targets, block, net, loss,
+                                                     act_off, piece_scratch(pieces, p), None)
+        for c in prange(n_chunks):
+            lo, hi = chunk_bounds(c, n_params, n_chunks)
+            add_pieces(pieces.grads, count, grad, lo, hi)
+        for p in range(count):
+            total += sums[p, 0]
+            weight_sum += sums[p, 1]
+    squares = finish_and_step(net, grad, loss.alpha, weight_sum, no_update(net.params), 0.0)
+    return batch_loss(total, weight_sum, squares, loss.alpha, loss.code, n_outputs)
+
+
+def predict_pieces(inputs, net, chunk_rows, out):
+    """``prediction.predict`` with its blocks of ``chunk_rows`` rows computed in
+    parallel, each into scratch of its own: every row's result is the one the
+    serial kernel computes (the same blocks, the same products)."""
+    n_rows = out.shape[0]
+    last = net.units.shape[0] - 2
+    act_off = activation_offsets(net.units, chunk_rows)
+    dtype = net.params.dtype
+    order = np.empty(0, dtype=np.int64)
+    for b in prange((n_rows + chunk_rows - 1) // chunk_rows):  # (prediction never drops)
+        start = b * chunk_rows
+        stop = min(start + chunk_rows, n_rows)
+        empty = np.empty(0, dtype=dtype)
+        scratch = Scratch(np.empty(act_off[last + 1], dtype=dtype), empty,
+                          np.empty((0, 0), dtype=dtype), empty)
+        forward(inputs, Block(order, start, stop, True), net, act_off, scratch, None)
+        P = layer_view(scratch.acts, act_off[last], stop - start, net.units[last + 1])
+        for r in range(stop - start):
+            for j in range(P.shape[1]):
+                out[start + r, j] = P[r, j]
+
+
+_HELPERS = (chunk_bounds, piece_scratch, flat_hyper, flat_typed, add_pieces)
+_KERNELS = (run_epoch_pieces, loss_grad_pieces, predict_pieces)
+
+
+def _compile(parallel):
+    """Each kernel compiled with ``parallel``; the parallel copies get names of
+    their own (``*_parallel``), which keeps their on-disk cache entries apart."""
+    options = dict(cache=True, nogil=True, error_model="numpy", parallel=parallel)
+    compiled = {}
+    for f in _KERNELS:
+        if parallel:
+            f = types.FunctionType(f.__code__, f.__globals__, f.__name__, f.__defaults__)
+            f.__qualname__ = f.__name__ + "_parallel"
+        compiled[f.__name__] = njit(**options)(f)
+    return compiled
+
+
+# the helpers are inlined into both variants (they hold no parallel loop)
+for _helper in _HELPERS:
+    globals()[_helper.__name__] = njit(inline="always", cache=True, error_model="numpy")(
+        _helper)
+
+SERIAL = _compile(False)
+"""The kernels, one thread: ``prange`` runs as ``range`` on the calling thread."""
+
+PARALLEL = _compile(True)
+"""The kernels on Numba's threading layer (``numba.set_num_threads`` threads)."""
