@@ -222,7 +222,9 @@ def clipped(constants):
     """The constants after (C): the gradient is finished, so the loops see it as
     a sum of weight 1 without penalty ((g + 0 p) / 1 == g exactly)."""
     th = constants.th
-    return StepConstants(th, constants.lr, th.one - th.one, th.one, False)
+    # (not constants.clips: False, typed as a bool like the field, not as the
+    # literal False -- which would compile ``step_range`` once more)
+    return StepConstants(th, constants.lr, th.one - th.one, th.one, not constants.clips)
 
 
 @kernel
@@ -279,7 +281,8 @@ def finish_and_step(net, grad, alpha, weight_sum, solver, lr_t):
         clip_finished(grad, params, n_coef, constants.alpha, constants.weight_sum,
                       solver.hyper.max_grad_norm)
         constants = clipped(constants)
-    step_range(params, n_coef, grad, solver, constants, 0, params.shape[0])
+    # (np.int64(0), not the literal 0: that would compile ``step_range`` once more)
+    step_range(params, n_coef, grad, solver, constants, np.int64(0), params.shape[0])
     return squares
 
 

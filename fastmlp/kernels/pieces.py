@@ -20,11 +20,15 @@ computes nor where it goes, so the results are bitwise the same for every
 number of threads.
 
 Each kernel is one Python function compiled twice (``SERIAL`` and
-``PARALLEL``): with ``prange`` run as ``range`` on the calling thread, and with
-Numba's ``parallel=True`` on the threading layer ``fastmlp.threads`` chose.
+``PARALLEL``): the regions -- the functions holding a ``prange`` loop -- with
+``prange`` run as ``range`` on the calling thread, and with Numba's
+``parallel=True`` on the threading layer ``fastmlp.threads`` chose; the
+drivers (an epoch, the L-BFGS objective) call their variant's regions. Numba's
+parallel passes make a first compilation slow: the demo's first fit compiles
+in about 17 s instead of 8 (once per machine; ``python -m fastmlp compile``
+does it ahead of time).
 A parallel loop costs about 1.2 us of fork and join on the OpenMP layer at
-two threads (``benchmarks/pieces_scaling.py``); a mini-batch takes two (three
-when clipping).
+two threads (``benchmarks/pieces_scaling.py``); a mini-batch takes two.
 """
 
 import math
@@ -33,6 +37,7 @@ import types
 import numpy as np
 from numba import njit, prange
 
+from . import kernel
 from .bundles import Block, Hyper, Scratch, Solver
 from .layers import activation_offsets, block_loss_grad, forward, layer_view
 from .losses import accumulated_loss, batch_loss, sum_of_squares
@@ -48,6 +53,56 @@ from .optimizers import (
     step_constants,
     step_range,
 )
+
+
+@kernel
+def piece_loss_grad(inputs, targets, block, net, loss, act_off, pieces, p, dropout):
+    """``layers.block_loss_grad`` of piece ``p`` into its slot of ``pieces``,
+    its loss and weight sums into ``pieces.sums[p]``. A function of its own,
+    so that a parallel loop only calls it: Numba's parallel passes then see a
+    call, not the whole forward and backward pass (and they mistreat tuples
+    unpacked in a parallel function, which happens here instead)."""
+    total, weight_sum = block_loss_grad(inputs, targets, block, net, loss, act_off,
+                                        piece_scratch(pieces, p), dropout)
+    pieces.sums[p, 0] = total
+    pieces.sums[p, 1] = weight_sum
+
+
+@kernel
+def step_chunk(params, n_coef, pieces, used, solver, constants, c):
+    """Chunk ``c`` of (S) and (U): the pieces' gradients added up in order into
+    ``pieces.grad``, then (G) and the step -- or, when ``constants.clips``, (G)
+    only. Writes sum(W^2) of the chunk's coefficients before the step to
+    ``pieces.squares[c]`` and its part of (C)'s squared norm (0 without
+    clipping) to ``pieces.partial[c]``."""
+    grad = pieces.grad
+    lo, hi = chunk_bounds(c, params.shape[0], pieces.partial.shape[0])
+    grad[lo:hi] = 0
+    add_pieces(pieces.grads, used, grad, lo, hi)
+    pieces.squares[c] = sum_of_squares(params, lo, max(lo, min(hi, n_coef)))
+    pieces.partial[c] = 0.0
+    if constants.clips:
+        pieces.partial[c] = finished_norm2(grad, params, n_coef, constants.alpha,
+                                           constants.weight_sum, lo, hi)
+    else:
+        step_range(params, n_coef, grad, solver, constants, lo, hi)
+
+
+@kernel
+def add_chunk(pieces, count, grad, c):
+    """Chunk ``c`` of (S): ``count`` pieces' gradients added to ``grad``."""
+    lo, hi = chunk_bounds(c, grad.shape[0], pieces.partial.shape[0])
+    add_pieces(pieces.grads, count, grad, lo, hi)
+
+
+@kernel
+def clipped_step(params, n_coef, grad, scale, solver, constants, lo, hi):
+    """Elements ``lo:hi`` of (C)'s scaling of the finished gradient by ``scale``,
+    then the step."""
+    part = grad[lo:hi]
+    for k in range(hi - lo):
+        part[k] *= scale
+    step_range(params, n_coef, grad, solver, constants, lo, hi)
 
 
 def chunk_bounds(c, n, n_chunks):
@@ -86,6 +141,43 @@ def add_pieces(grads, count, out, lo, hi):
             total[k] += piece[k]
 
 
+def pieces_region(inputs, targets, order, contiguous, start, stop, piece_rows, used, net,
+                  loss, act_off, pieces, dropout):
+    """(P) on rows ``start:stop`` (of ``order``, or in order when
+    ``contiguous``): ``used`` pieces of ``piece_rows`` rows, each into its slot
+    of ``pieces``, its loss and weight sums into ``pieces.sums``."""
+    for p in prange(used):
+        first = start + p * piece_rows
+        block = Block(order, first, min(first + piece_rows, stop), contiguous)
+        piece_loss_grad(inputs, targets, block, net, loss, act_off, pieces, p, dropout)
+
+
+def step_region(params, n_coef, pieces, used, solver, constants):
+    """(S) and (U) over the chunks of the parameters (see ``step_chunk``)."""
+    n_chunks = pieces.partial.shape[0]
+    # a parallel loop cannot capture a bundle that holds a bundle of scalars: those
+    # it reads are taken apart here (one name each: Numba's parallel passes
+    # mistreat tuples unpacked in a parallel function) and put together inside
+    code = solver.code
+    state = solver.state
+    step = solver.step
+    hyper = flat_hyper(solver.hyper)
+    th = flat_typed(constants.th)
+    lr = constants.lr
+    alpha = constants.alpha
+    weight = constants.weight_sum
+    clips = constants.clips
+    for c in prange(n_chunks):
+        step_chunk(params, n_coef, pieces, used, Solver(code, hyper, state, step),
+                   StepConstants(th, lr, alpha, weight, clips), c)
+
+
+def add_region(pieces, count, grad):
+    """(S) of ``count`` pieces' gradients into ``grad``, over the chunks."""
+    for c in prange(pieces.partial.shape[0]):
+        add_chunk(pieces, count, grad, c)
+
+
 def run_epoch_pieces(inputs, targets, batches, net, loss, solver, pieces, dropout):
     """``training.run_epoch`` with each mini-batch cut into pieces (P), their
     gradients added up in order (S) and the step taken chunk by chunk (U).
@@ -102,19 +194,16 @@ def run_epoch_pieces(inputs, targets, batches, net, loss, solver, pieces, dropou
     n_pieces = pieces.grads.shape[0]
     n_chunks = pieces.partial.shape[0]
     act_off = activation_offsets(net.units, (batches.size + n_pieces - 1) // n_pieces)
-    grad, sums, partial, squares_of = pieces.grad, pieces.sums, pieces.partial, pieces.squares
+    sums = pieces.sums
+    partial = pieces.partial
+    squares_of = pieces.squares
     accumulated = 0.0
     for start in range(0, n, batches.size):
         stop = min(start + batches.size, n)
         piece_rows = (stop - start + n_pieces - 1) // n_pieces
         used = (stop - start + piece_rows - 1) // piece_rows
-        for p in prange(used):  # (P)
-            first = start + p * piece_rows
-            block = Block(batches.order, first, min(first + piece_rows, stop),
-                          batches.contiguous)
-            sums[p, 0], sums[p, 1] = block_loss_grad(inputs, targets, block, net, loss,
-                                                     act_off, piece_scratch(pieces, p),
-                                                     dropout)
+        pieces_region(inputs, targets, batches.order, batches.contiguous, start, stop,
+                      piece_rows, used, net, loss, act_off, pieces, dropout)
         total = 0.0
         weight_sum = 0.0
         for p in range(used):
@@ -122,44 +211,15 @@ def run_epoch_pieces(inputs, targets, batches, net, loss, solver, pieces, dropou
             weight_sum += sums[p, 1]
         constants = step_constants(solver, params, loss.alpha, weight_sum,
                                    advance_step(solver))
-        # a parallel loop cannot capture a bundle that holds a bundle of scalars:
-        # those it reads are taken apart here (one name each: Numba's array
-        # analysis fails on tuples unpacked here) and put together inside
-        code = solver.code
-        state = solver.state
-        step = solver.step
-        hyper = flat_hyper(solver.hyper)
-        th = flat_typed(constants.th)
-        lr = constants.lr
-        alpha = constants.alpha
-        weight = constants.weight_sum
-        clips = constants.clips
-        for c in prange(n_chunks):  # (S) and (U): (G), then the step, or (C)'s norm first
-            lo, hi = chunk_bounds(c, n_params, n_chunks)
-            grad[lo:hi] = 0
-            add_pieces(pieces.grads, used, grad, lo, hi)
-            squares_of[c] = sum_of_squares(params, lo, max(lo, min(hi, n_coef)))
-            if clips:
-                partial[c] = finished_norm2(grad, params, n_coef, alpha, weight, lo, hi)
-            else:
-                step_range(params, n_coef, grad, Solver(code, hyper, state, step),
-                           StepConstants(th, lr, alpha, weight, clips), lo, hi)
-        if clips:
+        step_region(params, n_coef, pieces, used, solver, constants)
+        if constants.clips:  # (C), then the step, on this thread (clipping is rare:
+            # one more parallel loop would add about 1.7 s to the first compilation)
             norm2 = 0.0
             for c in range(n_chunks):
                 norm2 += partial[c]
-            scale = clip_factor(norm2, params, solver.hyper.max_grad_norm)
-            finished = clipped(constants)
-            f_th = flat_typed(finished.th)
-            f_alpha = finished.alpha
-            f_weight = finished.weight_sum
-            for c in prange(n_chunks):
-                lo, hi = chunk_bounds(c, n_params, n_chunks)
-                part = grad[lo:hi]
-                for k in range(hi - lo):
-                    part[k] *= scale
-                step_range(params, n_coef, grad, Solver(code, hyper, state, step),
-                           StepConstants(f_th, lr, f_alpha, f_weight, False), lo, hi)
+            clipped_step(params, n_coef, pieces.grad,
+                         clip_factor(norm2, params, solver.hyper.max_grad_norm), solver,
+                         clipped(constants), np.int64(0), n_params)
         squares = 0.0
         for c in range(n_chunks):
             squares += squares_of[c]
@@ -176,10 +236,8 @@ def loss_grad_pieces(inputs, targets, net, loss, piece_rows, pieces, grad):
     gradients added up in piece order (S). Returns the loss; writes the
     finished gradient to ``grad``."""
     n = targets.Y.shape[0]
-    n_params = grad.shape[0]
     n_outputs = net.units[net.units.shape[0] - 1]
     n_slots = pieces.grads.shape[0]
-    n_chunks = pieces.partial.shape[0]
     act_off = activation_offsets(net.units, piece_rows)
     order = np.empty(0, dtype=np.int64)
     n_pieces = (n + piece_rows - 1) // piece_rows
@@ -189,14 +247,9 @@ def loss_grad_pieces(inputs, targets, net, loss, piece_rows, pieces, grad):
     weight_sum = 0.0
     for wave in range(0, n_pieces, n_slots):  # (no dropout: the objective is deterministic)
         count = min(n_slots, n_pieces - wave)
-        for p in prange(count):
-            first = (wave + p) * piece_rows
-            block = Block(order, first, min(first + piece_rows, n), True)
-            sums[p, 0], sums[p, 1] = block_loss_grad(inputs, targets, block, net, loss,
-                                                     act_off, piece_scratch(pieces, p), None)
-        for c in prange(n_chunks):
-            lo, hi = chunk_bounds(c, n_params, n_chunks)
-            add_pieces(pieces.grads, count, grad, lo, hi)
+        pieces_region(inputs, targets, order, True, wave * piece_rows, n, piece_rows, count,
+                      net, loss, act_off, pieces, None)
+        add_region(pieces, count, grad)
         for p in range(count):
             total += sums[p, 0]
             weight_sum += sums[p, 1]
@@ -227,19 +280,33 @@ def predict_pieces(inputs, net, chunk_rows, out):
 
 
 _HELPERS = (chunk_bounds, piece_scratch, flat_hyper, flat_typed, add_pieces)
-_KERNELS = (run_epoch_pieces, loss_grad_pieces, predict_pieces)
+_REGIONS = (pieces_region, step_region, add_region, predict_pieces)
+_DRIVERS = (run_epoch_pieces, loss_grad_pieces)
+
+
+def _variant(function, suffix, namespace):
+    """``function`` reading its globals from ``namespace`` and named with
+    ``suffix`` (a name of its own keeps its on-disk cache entries apart)."""
+    copy = types.FunctionType(function.__code__, namespace, function.__name__,
+                              function.__defaults__)
+    copy.__qualname__ = function.__name__ + suffix
+    return copy
 
 
 def _compile(parallel):
-    """Each kernel compiled with ``parallel``; the parallel copies get names of
-    their own (``*_parallel``), which keeps their on-disk cache entries apart."""
-    options = dict(cache=True, nogil=True, error_model="numpy", parallel=parallel)
+    """The kernels of one variant: its regions (the functions holding a
+    parallel loop) compiled with ``parallel``, and the drivers -- the same
+    source for both variants -- calling that variant's regions."""
+    suffix = "_parallel" if parallel else ""
+    options = dict(cache=True, nogil=True, error_model="numpy")
+    namespace = dict(globals())
     compiled = {}
-    for f in _KERNELS:
-        if parallel:
-            f = types.FunctionType(f.__code__, f.__globals__, f.__name__, f.__defaults__)
-            f.__qualname__ = f.__name__ + "_parallel"
-        compiled[f.__name__] = njit(**options)(f)
+    for region in _REGIONS:
+        compiled[region.__name__] = njit(parallel=parallel, **options)(
+            _variant(region, suffix, namespace))
+    namespace.update(compiled)
+    for driver in _DRIVERS:
+        compiled[driver.__name__] = njit(**options)(_variant(driver, suffix, namespace))
     return compiled
 
 
