@@ -128,6 +128,19 @@ def pieces_of(rows, n_coef):
     return count
 
 
+def objective_pieces(n_samples, n_coef):
+    """(rows per piece, scratch slots) of the L-BFGS objective over ``n_samples``
+    rows: ``pieces_of`` pieces of at most ``CPU_CHUNK_ROWS`` rows each, computed
+    a wave of slots at a time. The slots -- at most ``MAX_PIECES`` and the usable
+    cores -- bound the scratch memory and never change a result (the pieces are
+    added up in piece order whatever the waves)."""
+    from .threads import usable_cores
+
+    piece_rows = min(CPU_CHUNK_ROWS, -(-n_samples // pieces_of(n_samples, n_coef)))
+    n_pieces = -(-n_samples // piece_rows)
+    return piece_rows, min(n_pieces, MAX_PIECES, max(2, usable_cores()))
+
+
 def step_chunks(n_params):
     """Chunks of the data-parallel optimizer step for ``n_params`` parameters."""
     return int(max(1, -(-n_params // STEP_CHUNK_PARAMS)))

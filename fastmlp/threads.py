@@ -84,7 +84,7 @@ def _openmp_max_threads():
     """``omp_get_max_threads`` of the OpenMP runtime Numba loaded, or None."""
     for name in ("libgomp.so.1", "libiomp5.so", "libomp.so", "libgomp.1.dylib", "libomp.dylib"):
         try:
-            library = ctypes.CDLL(name, mode=getattr(os, "RTLD_NOLOAD", 0) | ctypes.RTLD_GLOBAL)
+            library = ctypes.CDLL(name, mode=getattr(os, "RTLD_NOLOAD", 0))  # if loaded
         except OSError:
             continue
         return library.omp_get_max_threads
@@ -98,8 +98,17 @@ def thread_cap():
     of cores otherwise)."""
     cap = numba.config.NUMBA_NUM_THREADS
     if _omp_max_threads is not None:
-        cap = min(cap, max(1, _omp_max_threads()))
+        # Numba sets the runtime's count to its own when it starts the layer, so
+        # the variable is read too; threadpool_limits sets the runtime's count
+        cap = min(cap, max(1, _omp_max_threads()), _omp_num_threads() or cap)
     return cap
+
+
+def _omp_num_threads():
+    """``OMP_NUM_THREADS`` (its first level) as an int, or None when unset or
+    not a positive number."""
+    value = os.environ.get("OMP_NUM_THREADS", "").split(",")[0].strip()
+    return int(value) if value.isdigit() and int(value) > 0 else None
 
 
 class ThreadShare:

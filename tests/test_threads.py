@@ -270,3 +270,30 @@ def test_a_forked_child_fits_on_one_thread(small_pieces):
     child.join(timeout=60)
     assert child.exitcode == 0
     assert result == expected
+
+
+def test_memory_estimate_counts_the_pieces(monkeypatch):
+    from fastmlp.estimators import _memory
+
+    units = [40, 100, 100, 10]
+    n_params = 40 * 100 + 100 * 100 + 100 * 10 + 210
+    n_pieces = config.pieces_of(100, n_params - 210)
+    assert n_pieces > 1
+    cut = _memory.fit_bytes(units, np.float64, "adam", 4000, 100)
+    monkeypatch.setattr(config, "PIECE_MACS", 10**12)  # no batch is cut
+    whole = _memory.fit_bytes(units, np.float64, "adam", 4000, 100)
+    assert cut - whole == n_pieces * n_params * 8  # a gradient per piece
+
+
+@pytest.mark.skipif(threads.parallel_layer() != "omp", reason="OpenMP layer only")
+def test_openmp_limits_cap_the_default_budget(monkeypatch):
+    from threadpoolctl import threadpool_limits
+
+    monkeypatch.setattr(threads, "usable_cores", lambda: 64)
+    with threadpool_limits(1, user_api="openmp"), threads.ThreadShare() as share:
+        assert share.threads() == 1
+    monkeypatch.setenv("OMP_NUM_THREADS", "1,1")
+    with threads.ThreadShare() as share:
+        assert share.threads() == 1
+    with threads.ThreadShare(2) as asked:  # n_jobs asks past it
+        assert asked.threads() == min(2, numba.config.NUMBA_NUM_THREADS)

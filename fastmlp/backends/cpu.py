@@ -160,13 +160,11 @@ class Trainer:
     def loss_grad(self, x):
         """Loss and float64 gradient at the flat parameters ``x`` (L-BFGS objective)."""
         if self._scratch is None:  # sized once: pieces of a fixed number of rows
-            n = self.n_samples
-            self._chunk_rows = min(config.CPU_CHUNK_ROWS,
-                                   -(-n // config.pieces_of(n, self.network.n_coef)))
-            n_pieces = -(-n // self._chunk_rows)
-            if n_pieces > 1:
-                self._scratch = piece_scratch(self.network, min(n_pieces, config.MAX_PIECES),
-                                              self._chunk_rows, False, self.grad)
+            self._chunk_rows, n_slots = config.objective_pieces(self.n_samples,
+                                                                self.network.n_coef)
+            if self._chunk_rows < self.n_samples:
+                self._scratch = piece_scratch(self.network, n_slots, self._chunk_rows, False,
+                                              self.grad)
             else:
                 self._scratch = block_scratch(self.network, self._chunk_rows, False,
                                               np.empty_like(self.grad))

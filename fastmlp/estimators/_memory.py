@@ -34,13 +34,20 @@ def fit_bytes(units, dtype, solver, n_samples, batch_size):
     itemsize = np.dtype(dtype).itemsize
     units = [int(u) for u in units]
     n_params = sum(a * b for a, b in zip(units[:-1], units[1:], strict=True)) + sum(units[1:])
+    n_coef = sum(a * b for a, b in zip(units[:-1], units[1:], strict=True))
     kind = spec.solver(solver)
     if kind.stochastic:
         rows = min(200, n_samples) if batch_size == "auto" else min(batch_size, n_samples)
         vectors = (3 + kind.state_rows) * itemsize
+        slots = config.pieces_of(rows, n_coef)
+        piece_rows = -(-rows // slots)
     else:  # L-BFGS
-        rows = min(config.CPU_CHUNK_ROWS, n_samples)
+        piece_rows, slots = config.objective_pieces(max(n_samples, 1), n_coef)
+        rows = piece_rows
         vectors = 3 * itemsize + LBFGS_VECTORS * 8
+    if slots > 1:  # the data-parallel kernels: a gradient and a block per slot
+        vectors += slots * itemsize
+        rows = slots * piece_rows
     scratch = (2 * sum(units[1:]) + units[0]) * max(rows, 1) * itemsize
     return n_params * vectors + scratch
 
