@@ -62,7 +62,8 @@ DTYPES = ("float32", "float64")
 PATH_CONFIG = {
     "per-sample": {"ROWS_PATH_MACS": sys.maxsize},
     "mini-batch": {"ROWS_PATH_MACS": 0},
-    "pieces": {"ROWS_PATH_MACS": 0, "PIECE_MACS": 1, "PIECE_ROWS": 1, "CPU_CHUNK_ROWS": 4,
+    "pieces": {"ROWS_PATH_MACS": 0, "PIECE_MACS": 1, "PIECE_ROWS": 1, "PIECE_MIN_SAMPLES": 1,
+               "CPU_CHUNK_ROWS": 4,
                "PREDICT_LOOP_ROWS": 0, "PREDICT_ROWS_MACS": 0},
 }
 """``fastmlp.config`` settings that force each training path: for batch size 16 the

@@ -106,7 +106,7 @@ def extra_memory(kind, params, X, y):
     wl.quiet_fit(model, X[:512], y[:512])
     network = model._network
     batch = params["batch_size"]
-    n_pieces = fastmlp.config.pieces_of(batch, network.n_coef)
+    n_pieces = fastmlp.config.pieces_of(batch, network.n_coef, X.shape[0])
     if n_pieces == 1:
         return n_pieces, 0
     grad = np.empty_like(network.params)

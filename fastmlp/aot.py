@@ -41,12 +41,15 @@ def _paths(sparse):
         paths.append((MLPClassifier, dict(wide, solver="adam", batch_size=64), "sparse"))
         paths.append((MLPClassifier, dict(small, solver="adam", batch_size=1), "sparse"))
     # data-parallel mini-batches and L-BFGS objective (``kernels.pieces``), on the
-    # threads a fit gets here and on one thread
+    # threads a fit gets here and on one thread; fitted on 5,000 rows (fewer are
+    # never cut, see ``config.PIECE_MIN_SAMPLES``)
     for kind in ("dense", "sparse") if sparse else ("dense",):
         for n_jobs in (None, 1):
             paths.append((MLPClassifier, dict(wide, solver="adam", batch_size=200,
                                               n_jobs=n_jobs), kind))
-    paths.append((MLPClassifier, dict(wide, solver="lbfgs", n_jobs=1), "dense"))
+    for n_jobs in (None, 1):
+        paths.append((MLPClassifier, dict(wide, solver="lbfgs", max_iter=1, n_jobs=n_jobs),
+                      "dense"))
     return paths
 
 
@@ -149,6 +152,7 @@ def compile_kernels(dtypes=DTYPES, sparse=False, verbose=False, progress=False):
     X = rng.standard_normal((200, 64))
     y = (X[:, 0] > 0).astype(int) + (X[:, 1] > 0)
     many = np.tile(X, (25, 1))  # enough rows for the block-wise prediction path
+    y_many = np.tile(y, 25)
     start = time.perf_counter()
     with ProgressBar(len(dtypes) * len(paths), "compiling", "path", enabled=progress) as bar:
         for dtype in dtypes:
@@ -157,8 +161,11 @@ def compile_kernels(dtypes=DTYPES, sparse=False, verbose=False, progress=False):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", ConvergenceWarning)
                 for cls, params, kind in paths:
-                    Xk = sp.csr_matrix(Xd) if kind == "sparse" else Xd
-                    target = y if cls.__name__ == "MLPClassifier" else X[:, :2] @ [1.0, -1.0]
+                    cut = "n_jobs" in params  # the data-parallel paths: see ``_paths``
+                    rows = manyd if cut else Xd
+                    Xk = sp.csr_matrix(rows) if kind == "sparse" else rows
+                    target = ((y_many if cut else y) if cls.__name__ == "MLPClassifier"
+                              else X[:, :2] @ [1.0, -1.0])
                     model = cls(**params).fit(Xk, target)
                     model.predict(Xk[:3])
                     model.predict(sp.csr_matrix(manyd) if kind == "sparse" else manyd)

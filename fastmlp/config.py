@@ -101,6 +101,14 @@ with two threads 0.83, 0.92 and 1.06x of it (an epoch's pieces alone, without
 the step, scale 1.68x on two threads there: as far as two independent BLAS
 loops do on that machine, 1.7-1.9x)."""
 
+PIECE_MIN_SAMPLES = 2048
+"""Fewest training rows (per ``fit`` or ``partial_fit`` call) whose mini-batches
+are cut into pieces: below, a fit is over in a few milliseconds per epoch, and
+a fresh process would spend more loading (about 0.2 s) or first compiling
+(about 10 s) the parallel kernels than their threads save. W7 and W13 (4,000
+and 5,000 rows) are cut; scikit-learn's digits (1,797 rows: the demo, W5, W8)
+are not."""
+
 MAX_PIECES = 8
 """Most pieces a mini-batch is cut into: the most threads one fit can keep busy
 (more cores than pieces stay idle) and the number of per-piece scratch slots
@@ -111,16 +119,20 @@ STEP_CHUNK_PARAMS = 4096
 (U)); sum(W^2) and the clipping norm are summed per chunk, then over chunks."""
 
 
-def pieces_of(rows, n_coef):
-    """How many pieces ``kernels.pieces`` cuts ``rows`` rows of a network of
+def pieces_of(rows, n_coef, n_samples):
+    """How many pieces ``kernels.pieces`` cuts ``rows`` rows (a mini-batch, or
+    all rows for L-BFGS) of a fit over ``n_samples`` rows of a network of
     ``n_coef`` coefficients into: the largest power of two (so that 2, 4 or 8
     threads share them evenly) of at most ``MAX_PIECES``, ``rows //
-    PIECE_ROWS`` and ``rows x n_coef // PIECE_MACS``; 1 keeps the serial
-    kernels of ``kernels.training``. A function of the batch and the network
-    only, never of the number of threads, so that results do not depend on it.
+    PIECE_ROWS`` and ``rows x n_coef // PIECE_MACS``; 1, which keeps the
+    serial kernels of ``kernels.training``, below ``PIECE_MIN_SAMPLES``
+    rows. A function of the data's size, the batch and the network only,
+    never of the number of threads, so that results do not depend on it.
 
     W7's fits (batch 100 through (100, 100); batch 200 through (64,)) are cut
     in 2, a batch of 256 rows through 784-256-128-10 in 8."""
+    if n_samples < PIECE_MIN_SAMPLES:
+        return 1
     most = min(MAX_PIECES, rows // PIECE_ROWS, rows * n_coef // PIECE_MACS)
     count = 1
     while 2 * count <= most:
@@ -136,7 +148,8 @@ def objective_pieces(n_samples, n_coef):
     added up in piece order whatever the waves)."""
     from .threads import usable_cores
 
-    piece_rows = min(CPU_CHUNK_ROWS, -(-n_samples // pieces_of(n_samples, n_coef)))
+    piece_rows = min(CPU_CHUNK_ROWS,
+                     -(-n_samples // pieces_of(n_samples, n_coef, n_samples)))
     n_pieces = -(-n_samples // piece_rows)
     return piece_rows, min(n_pieces, MAX_PIECES, max(2, usable_cores()))
 

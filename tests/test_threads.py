@@ -29,6 +29,7 @@ def small_pieces(monkeypatch):
     """Cut the tests' small batches into several pieces and predict in small blocks."""
     monkeypatch.setattr(config, "PIECE_MACS", 500)
     monkeypatch.setattr(config, "PIECE_ROWS", 4)
+    monkeypatch.setattr(config, "PIECE_MIN_SAMPLES", 1)
     monkeypatch.setattr(config, "CPU_CHUNK_ROWS", 32)
     monkeypatch.setattr(config, "STEP_CHUNK_PARAMS", 64)
 
@@ -101,6 +102,7 @@ def test_pieces_change_the_path_not_the_model(monkeypatch):
     whole = MLPClassifier(**params).fit(X, y)
     monkeypatch.setattr(config, "PIECE_MACS", 100)
     monkeypatch.setattr(config, "PIECE_ROWS", 1)
+    monkeypatch.setattr(config, "PIECE_MIN_SAMPLES", 1)
     cut = MLPClassifier(**params).fit(X, y)
     for a, b in zip(whole.coefs_, cut.coefs_, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
@@ -108,13 +110,15 @@ def test_pieces_change_the_path_not_the_model(monkeypatch):
 
 
 def test_a_mini_batch_is_cut_by_its_size_and_the_network_only():
-    assert config.pieces_of(1, 10**9) == 1
-    assert config.pieces_of(2 * config.PIECE_ROWS - 1, 10**9) == 1  # pieces of enough rows
-    assert config.pieces_of(100, 100) == 1  # too little work to share
+    n = config.PIECE_MIN_SAMPLES
+    assert config.pieces_of(1, 10**9, n) == 1
+    assert config.pieces_of(2 * config.PIECE_ROWS - 1, 10**9, n) == 1  # pieces of enough rows
+    assert config.pieces_of(100, 100, n) == 1  # too little work to share
     rows = 8 * config.PIECE_ROWS
-    assert config.pieces_of(rows, -(-3 * config.PIECE_MACS // rows)) == 2  # a power of two
-    assert config.pieces_of(rows, -(-4 * config.PIECE_MACS // rows)) == 4
-    assert config.pieces_of(10**6, 10**6) == config.MAX_PIECES
+    assert config.pieces_of(rows, -(-3 * config.PIECE_MACS // rows), n) == 2  # a power of 2
+    assert config.pieces_of(rows, -(-4 * config.PIECE_MACS // rows), n) == 4
+    assert config.pieces_of(10**6, 10**6, n) == config.MAX_PIECES
+    assert config.pieces_of(10**6, 10**6, n - 1) == 1  # too few rows in all
     assert config.step_chunks(1) == 1
     assert config.step_chunks(config.STEP_CHUNK_PARAMS + 1) == 2
 
@@ -140,6 +144,7 @@ from fastmlp import MLPClassifier, config
 warnings.simplefilter("ignore")
 config.PIECE_MACS = 500
 config.PIECE_ROWS = 4
+config.PIECE_MIN_SAMPLES = 1
 X, y = make_classification(200, 8, n_informative=5, n_classes=3, random_state=0)
 m = MLPClassifier((12, 9), batch_size=40, max_iter=3, random_state=0, n_jobs={n_jobs},
                   max_grad_norm=0.1).fit(X, y)
@@ -250,6 +255,7 @@ def test_fits_in_threads_at_once_match_fits_one_by_one(small_pieces):
 def _child_fit(queue):
     config.PIECE_MACS = 500
     config.PIECE_ROWS = 4
+    config.PIECE_MIN_SAMPLES = 1
     X, y = classification()
     model = MLPClassifier((12,), batch_size=40, max_iter=3, random_state=0, n_jobs=2)
     queue.put(fitted_state(model.fit(X, y))[0].tobytes())
@@ -277,7 +283,7 @@ def test_memory_estimate_counts_the_pieces(monkeypatch):
 
     units = [40, 100, 100, 10]
     n_params = 40 * 100 + 100 * 100 + 100 * 10 + 210
-    n_pieces = config.pieces_of(100, n_params - 210)
+    n_pieces = config.pieces_of(100, n_params - 210, 4000)
     assert n_pieces > 1
     cut = _memory.fit_bytes(units, np.float64, "adam", 4000, 100)
     monkeypatch.setattr(config, "PIECE_MACS", 10**12)  # no batch is cut

@@ -122,7 +122,7 @@ class Trainer:
         self.use_rows_path = batch_size is not None and (batch_size == 1 or (
             batch_size * network.n_coef <= config.ROWS_PATH_MACS and not sparse_wide))
         self.threads = ThreadShare(1) if threads is None else threads
-        self.n_pieces = (config.pieces_of(batch_size, network.n_coef)
+        self.n_pieces = (config.pieces_of(batch_size, network.n_coef, self.n_samples)
                          if batch_size is not None and not self.use_rows_path else 1)
         self.grad = np.empty_like(network.params)
         self._scratch = None  # allocated on first use: a trainer serves either epochs

@@ -39,7 +39,7 @@ def fit_bytes(units, dtype, solver, n_samples, batch_size):
     if kind.stochastic:
         rows = min(200, n_samples) if batch_size == "auto" else min(batch_size, n_samples)
         vectors = (3 + kind.state_rows) * itemsize
-        slots = config.pieces_of(rows, n_coef)
+        slots = config.pieces_of(rows, n_coef, n_samples)
         piece_rows = -(-rows // slots)
     else:  # L-BFGS
         piece_rows, slots = config.objective_pieces(max(n_samples, 1), n_coef)
