@@ -368,11 +368,12 @@ def run_w7_variant(cfg, variant, dtype):
     kind, params = wl.w7_params(variant, s["w7_epochs"])
     Xtr, ytr, Xva, yva = wl.w7_data(variant, s["w7_train"], dtype=dtype)
     # the default fit (every free core) and, where fastmlp has n_jobs, the same fit
-    # on one thread: raced round-robin with scikit-learn's
+    # on one thread: raced round-robin with scikit-learn's, the one-thread fit right
+    # after scikit-learn's (whose BLAS threads spin for a while after its last
+    # product and would take a core from a two-thread fit that followed)
     setups = {"fastmlp": ("fastmlp", params), "sklearn": ("sklearn", params)}
     if wl.has_n_jobs():
-        setups = {"fastmlp": setups["fastmlp"], ONE_THREAD: ("fastmlp", dict(params, n_jobs=1)),
-                  "sklearn": setups["sklearn"]}
+        setups[ONE_THREAD] = ("fastmlp", dict(params, n_jobs=1))
     warm_errors = {name: attempt(wl.warm_up, lib, kind, p, Xtr, ytr)
                    for name, (lib, p) in setups.items()}
     fits = {name: (lambda lib=lib, p=p: wl.quiet_fit(wl.make_estimator(lib, kind, p), Xtr, ytr))

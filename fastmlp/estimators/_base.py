@@ -954,7 +954,7 @@ _PARAMETERS_DOC = f"""
 
     n_jobs : int, default=None
         Threads one ``fit`` (or a prediction of many rows) may use on the CPU.
-        Mini-batches of enough work (rows x coefficients, see
+        Mini-batches of enough work in fits of at least 2,048 rows (see
         ``fastmlp.config.pieces_of``) are cut into a fixed number of row
         pieces computed in parallel, their gradients added up in a fixed
         order; the L-BFGS objective and predictions of several blocks of rows

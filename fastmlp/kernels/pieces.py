@@ -24,9 +24,10 @@ Each kernel is one Python function compiled twice (``SERIAL`` and
 ``prange`` run as ``range`` on the calling thread, and with Numba's
 ``parallel=True`` on the threading layer ``fastmlp.threads`` chose; the
 drivers (an epoch, the L-BFGS objective) call their variant's regions. Numba's
-parallel passes make a first compilation slow: the demo's first fit compiles
-in about 17 s instead of 8 (once per machine; ``python -m fastmlp compile``
-does it ahead of time).
+parallel passes make a first compilation slow: a fit whose batches are cut
+first compiles in about 17 s instead of 8 on a 2-core machine (once per
+machine; ``python -m fastmlp compile`` does it ahead of time), which is one
+reason small fits are never cut (``config.PIECE_MIN_SAMPLES``).
 A parallel loop costs about 1.2 us of fork and join on the OpenMP layer at
 two threads (``benchmarks/pieces_scaling.py``); a mini-batch takes two.
 """
