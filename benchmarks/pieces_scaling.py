@@ -71,7 +71,7 @@ def workloads(epochs):
     return out
 
 
-def time_fits(plans, rounds):
+def run_rounds(plans, rounds):
     """name -> list of seconds, round-robin over ``plans`` (name -> fit function)."""
     times = {name: [] for name in plans}
     for _ in range(rounds):
@@ -154,7 +154,7 @@ def main(argv=None):
             plans[label] = fit_plan(kind, params, X, y, n_coef, saved, pieces, k)
         for fit in plans.values():  # compile every variant first
             fit()
-        times = time_fits(plans, args.rounds)
+        times = run_rounds(plans, args.rounds)
         fastmlp.config.PIECE_MACS, fastmlp.config.PIECE_ROWS = saved
         n_pieces, extra = extra_memory(kind, params, X, y)
         print(f"\n{name}: {X.shape[0]:,} x {X.shape[1]}, {params['hidden_layer_sizes']}, "

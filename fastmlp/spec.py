@@ -18,7 +18,7 @@ and its twin in ``tests/reference.py``.
 An optimizer: a ``SolverKind`` in ``SOLVERS`` (a new code, its state rows, the
 estimator parameters it reads and the schedules it follows), its scalar step in
 ``kernels/optimizers.py`` (a ``*_updated`` function, a branch in ``updated``
-and in ``advance_step``, a loop in ``finish_and_step``), and its twin in
+and in ``advance_step``, a loop in ``step_range``), and its twin in
 ``tests/reference.py``. A new hyperparameter is also a field of
 ``kernels.bundles.Hyper`` (filled in ``solvers.StochasticOptimizer.hyper``) and
 a constructor parameter of the estimators (``estimators/_base.py``,

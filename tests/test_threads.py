@@ -17,7 +17,7 @@ from sklearn.exceptions import ConvergenceWarning
 
 from fastmlp import MLPClassifier, MLPRegressor, config, threads
 from fastmlp.backends import cpu
-from fastmlp.kernels import prediction
+from fastmlp.kernels import pieces, prediction
 
 pytestmark = pytest.mark.filterwarnings("ignore", category=ConvergenceWarning)
 
@@ -75,6 +75,8 @@ def test_fit_is_bitwise_the_same_for_one_and_two_threads(small_pieces, case, dty
                   random_state=0, learning_rate_init=0.01)
     one = MLPClassifier(n_jobs=1, **params).fit(X, y)
     two = MLPClassifier(n_jobs=2, **params).fit(X, y)
+    driver = "loss_grad_pieces" if case == "lbfgs" else "run_epoch_pieces"
+    assert pieces.SERIAL[driver].signatures and pieces.PARALLEL[driver].signatures
     assert_bitwise(fitted_state(one), fitted_state(two))
     assert one.predict_proba(X).tobytes() == two.predict_proba(X).tobytes()
 
@@ -133,6 +135,8 @@ def test_parallel_prediction_is_the_serial_kernel_bitwise(small_pieces, sparse):
     prediction.predict(cpu.inputs_of(X, np.float32), network.bundle(), 32, serial)
     for n_jobs in (1, 2):
         assert cpu.predict(network, X, n_jobs=n_jobs).tobytes() == serial.tobytes()
+        variant = pieces.PARALLEL if n_jobs > 1 else pieces.SERIAL
+        assert variant["predict_pieces"].signatures
         model.set_params(n_jobs=n_jobs)
         assert model.predict_proba(X).tobytes() == model.predict_proba(X.copy()).tobytes()
 

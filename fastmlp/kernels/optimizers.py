@@ -20,14 +20,15 @@ Equations (``lr_t`` the step size, ``g`` the finished gradient):
 inlined scalar helpers (``updated`` picks one by solver code, the codes of
 ``fastmlp.spec.SOLVERS``),
 so the per-sample path can update each weight the moment its gradient is known
-and the CUDA kernel runs the same code per thread; ``finish_and_step`` applies
-(G) and one step to the whole vector. Hot loops call them with scalars only:
+and the CUDA kernel runs the same code per thread; ``step_range`` applies (G)
+and one step to a range of the vector (``finish_and_step`` to the whole of it;
+the data-parallel kernels of ``pieces.py`` chunk by chunk). Hot loops call them with scalars only:
 an inlined helper that takes arrays costs reference counting on every call,
 which made the per-sample path 10x slower when the step took the arrays.
 
 To add an optimizer: its entry in ``spec.SOLVERS`` (code, state rows,
 parameters, schedules); here its ``*_updated`` step, a branch in ``updated``
-and in ``advance_step``, and a loop in ``finish_and_step`` that calls the step
+and in ``advance_step``, and a loop in ``step_range`` that calls the step
 directly (so the loop has no branch per element); its twin in
 ``tests/reference.py``. Every branch names its code: an unknown code takes no
 step, and never reaches a kernel (``spec.solver`` rejects it when the

@@ -121,7 +121,7 @@ def piece_scratch(pieces, p):
 
 def flat_hyper(h):
     """A copy of the ``Hyper`` ``h``, built in the calling kernel (see
-    ``run_epoch_pieces``)."""
+    ``step_region``)."""
     return Hyper(h.learning_rate, h.momentum, h.nesterov, h.beta_1, h.beta_2, h.epsilon,
                  h.weight_decay, h.max_grad_norm)
 
