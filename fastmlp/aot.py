@@ -40,16 +40,14 @@ def _paths(sparse):
     if sparse:
         paths.append((MLPClassifier, dict(wide, solver="adam", batch_size=64), "sparse"))
         paths.append((MLPClassifier, dict(small, solver="adam", batch_size=1), "sparse"))
-    # data-parallel mini-batches and L-BFGS objective (``kernels.pieces``), on the
-    # threads a fit gets here and on one thread; fitted on 5,000 rows (fewer are
-    # never cut, see ``config.PIECE_MIN_SAMPLES``)
+    # data-parallel mini-batches and L-BFGS objective (``kernels.pieces``) in the
+    # variant a default fit runs here (parallel on several cores, else the one-thread
+    # variant, which ``n_jobs=1`` compiles on first use); fitted on 5,000 rows
+    # (fewer are never cut, see ``config.PIECE_MIN_SAMPLES``)
     for kind in ("dense", "sparse") if sparse else ("dense",):
-        for n_jobs in (None, 1):
-            paths.append((MLPClassifier, dict(wide, solver="adam", batch_size=200,
-                                              n_jobs=n_jobs), kind))
-    for n_jobs in (None, 1):
-        paths.append((MLPClassifier, dict(wide, solver="lbfgs", max_iter=1, n_jobs=n_jobs),
-                      "dense"))
+        paths.append((MLPClassifier, dict(wide, solver="adam", batch_size=200, n_jobs=None),
+                      kind))
+    paths.append((MLPClassifier, dict(wide, solver="lbfgs", max_iter=1, n_jobs=None), "dense"))
     return paths
 
 
@@ -182,5 +180,5 @@ def compile_kernels(dtypes=DTYPES, sparse=False, verbose=False, progress=False):
 def _path_name(cls, params, kind, dtype):
     """``MLPClassifier adam batch 64 dense float32``: one path of ``_paths``."""
     batch = f" batch {params['batch_size']}" if "batch_size" in params else ""
-    one = " 1 thread" if params.get("n_jobs") == 1 else ""
-    return f"{cls.__name__} {params['solver']}{batch}{one} {kind} {dtype}"
+    cut = " in pieces" if "n_jobs" in params else ""
+    return f"{cls.__name__} {params['solver']}{batch}{cut} {kind} {dtype}"
