@@ -160,20 +160,32 @@ def test_fit_blocks_stops_at_ctrl_c(scheduler):
     import os
     import signal
     import threading
+    import time
 
     X, y = blobs(n=4000, chunk=100)
     model = MLPRegressor(hidden_layer_sizes=(64, 64), batch_size=1, random_state=0)
     # kernels compiled first: the signal must meet training, not a first compilation
     fit_blocks(clone(model), X[:200], y[:200].astype(float), epochs=1)
     handler = signal.getsignal(signal.SIGINT)
-    timer = threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT))
-    timer.start()
+    done = threading.Event()
+
+    def interrupt_once_training():
+        # SIGINT once the first block has trained (fit_blocks' handler is then in
+        # place): a fixed delay could fire while a busy machine still prepares
+        while not done.is_set() and not getattr(model, "loss_curve_", None):
+            time.sleep(0.01)
+        if not done.is_set():
+            os.kill(os.getpid(), signal.SIGINT)
+
+    sender = threading.Thread(target=interrupt_once_training)
+    sender.start()
     try:
         with dask.config.set(scheduler=scheduler), pytest.warns(
                 UserWarning, match="Training interrupted by user"):
             fit_blocks(model, X, y.astype(float), epochs=50)
     finally:
-        timer.cancel()
+        done.set()
+        sender.join()
     assert signal.getsignal(signal.SIGINT) is handler
     # stopped at the block after the signal (all 50 epochs are 2,000 blocks)
     assert 0 < len(model.loss_curve_) < 500
